@@ -1,0 +1,123 @@
+// Package store defines what the collector keeps and how it reads it back:
+// spans, per-minute HDR rollups, and the discovered services and edges. Two
+// drivers implement Store: PostgreSQL (store/postgres) and embedded SQLite
+// (store/sqlite). Both pass the shared suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/meshlens/meshlens/model"
+)
+
+// ErrNotFound is returned by lookups that find nothing.
+var ErrNotFound = errors.New("not found")
+
+// Span is one stored span. IDs are lowercase hex (32 and 16 characters).
+type Span struct {
+	TraceID      string
+	SpanID       string
+	ParentSpanID string // empty for a root span
+	Service      string
+	Name         string
+	Kind         string // "server", "client", "internal", "producer", "consumer"
+	Start        time.Time
+	Duration     time.Duration
+	StatusCode   string // "unset", "ok", "error"
+	StatusMsg    string
+	RequestID    string // x-request-id, when the span carries one
+	// Attributes are the span's attributes rendered as strings; authorization
+	// headers and cookies are removed before a span reaches the store.
+	Attributes map[string]string
+}
+
+// Rollup is the merged latency histograms of one hop over one minute, as
+// written by one source. Several rollups may exist for the same minute and key
+// (one per proxy instance, or per collector); queries merge them.
+type Rollup struct {
+	Minute time.Time // truncated to the minute, UTC
+	Key    model.HopKey
+	// Source names the writer of this partial rollup. Writing the same
+	// (Minute, Key, Source) again replaces the row, so writes are idempotent.
+	Source string
+	Count  int64 // requests in Total
+	// HdrHistogram V2 compressed encodings (base64), microseconds.
+	Total    string
+	Upstream string
+	Overhead string
+}
+
+// Service is a discovered service.
+type Service struct {
+	Name      string
+	FirstSeen time.Time
+	LastSeen  time.Time
+	// HasProxy is false for a peer seen only from its callers' side.
+	HasProxy bool
+}
+
+// Edge is a discovered caller → callee pair.
+type Edge struct {
+	Caller    string
+	Callee    string
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// RollupFilter selects rollups. Empty strings match everything.
+type RollupFilter struct {
+	From, To  time.Time // minutes in [From, To)
+	Service   string
+	Direction model.Direction
+	Peer      string
+	Route     string
+}
+
+// TraceQuery is a trace search (the shape of Jaeger's /api/traces).
+type TraceQuery struct {
+	Service     string
+	Operation   string            // span name
+	Tags        map[string]string // attribute equality
+	MinDuration time.Duration     // 0: no bound
+	MaxDuration time.Duration     // 0: no bound
+	Start, End  time.Time
+	Limit       int
+}
+
+// Store is what the collector writes to and the query API reads from.
+type Store interface {
+	// WriteSpans stores spans; a span already stored (same trace and span
+	// ID) is left as it is.
+	WriteSpans(ctx context.Context, spans []Span) error
+	// WriteRollups stores rollups, replacing any with the same minute, key
+	// and source.
+	WriteRollups(ctx context.Context, rollups []Rollup) error
+	// ObserveServices and ObserveEdges record discoveries, widening first
+	// and last seen.
+	ObserveServices(ctx context.Context, services []Service) error
+	ObserveEdges(ctx context.Context, edges []Edge) error
+
+	Rollups(ctx context.Context, f RollupFilter) ([]Rollup, error)
+	Services(ctx context.Context) ([]Service, error)
+	Edges(ctx context.Context) ([]Edge, error)
+	// Trace returns every span of a trace, ErrNotFound when there is none.
+	Trace(ctx context.Context, traceID string) ([]Span, error)
+	// TraceIDByRequestID returns the trace a request ID was seen in.
+	TraceIDByRequestID(ctx context.Context, requestID string) (string, error)
+	// FindTraceIDs returns the IDs of traces matching q, newest first.
+	FindTraceIDs(ctx context.Context, q TraceQuery) ([]string, error)
+	// Operations lists the span names seen for a service, with their kinds.
+	Operations(ctx context.Context, service string) ([]Operation, error)
+
+	// DropBefore removes spans and rollups older than t (retention).
+	DropBefore(ctx context.Context, t time.Time) error
+	Close() error
+}
+
+// Operation is a span name and kind seen for a service.
+type Operation struct {
+	Name string
+	Kind string
+}
