@@ -54,16 +54,25 @@ func (k HopKey) Edge() (caller, callee string) {
 	return k.Service, k.Peer
 }
 
-// Validate checks the fields a receiver relies on.
+// FieldError is a validation error that names the field at fault.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate checks the fields a receiver relies on. The error is a
+// *FieldError.
 func (k HopKey) Validate() error {
 	if k.Service == "" {
-		return fmt.Errorf("service: must not be empty")
+		return &FieldError{"service", "must not be empty"}
 	}
 	if !k.Direction.Valid() {
-		return fmt.Errorf("direction: %q is neither %q nor %q", k.Direction, Inbound, Outbound)
+		return &FieldError{"direction", fmt.Sprintf("%q is neither %q nor %q", k.Direction, Inbound, Outbound)}
 	}
 	if !ValidStatusClass(k.StatusClass) {
-		return fmt.Errorf("status_class: %q is not one of 1xx..5xx", k.StatusClass)
+		return &FieldError{"status_class", fmt.Sprintf("%q is not one of 1xx..5xx", k.StatusClass)}
 	}
 	return nil
 }
