@@ -2,12 +2,11 @@ package hdr
 
 import (
 	"encoding/json"
-
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"strings"
 	"testing"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/meshlens/meshlens/model"
 )
 
