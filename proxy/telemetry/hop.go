@@ -1,6 +1,3 @@
-// Package telemetry turns the data plane's finished requests into HDR
-// histograms (flushed to the collector) and OTLP spans. It never blocks
-// traffic: what it cannot send in time it drops and counts.
 package telemetry
 
 import (

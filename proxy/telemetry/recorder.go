@@ -1,0 +1,282 @@
+package telemetry
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/meshlens/meshlens/hdr"
+	"github.com/meshlens/meshlens/model"
+)
+
+// maxFoldAliases bounds how many folded routes get their own map entry
+// pointing at the "other" hop. Past it a folded route is resolved under the
+// recorder's write lock on every request: correct, only slower, and only for
+// a proxy whose route vocabulary is far beyond its configured limit.
+const maxFoldAliases = 4096
+
+// hopSet is the three histograms of one hop over one span of time.
+type hopSet struct {
+	total, upstream, overhead *hdr.Histogram
+}
+
+func newHopSet() *hopSet {
+	return &hopSet{total: hdr.New(), upstream: hdr.New(), overhead: hdr.New()}
+}
+
+func (s *hopSet) reset() {
+	s.total.Reset()
+	s.upstream.Reset()
+	s.overhead.Reset()
+}
+
+func (s *hopSet) merge(from *hopSet) {
+	s.total.Merge(from.total)
+	s.upstream.Merge(from.upstream)
+	s.overhead.Merge(from.overhead)
+}
+
+// hopEntry is one hop key's histograms. mu guards cur and requests, the only
+// state the hot path touches; statsMu guards what rotation and /stats share.
+type hopEntry struct {
+	key model.HopKey
+
+	mu       sync.Mutex
+	cur      *hopSet
+	requests uint64 // since start
+
+	statsMu sync.Mutex
+	cum     *hopSet     // every completed interval merged
+	last    WindowStats // the last completed interval
+}
+
+// hopRef is what the key map holds: the entry a key records into, and
+// whether the key's route was folded into "other" to get there.
+type hopRef struct {
+	e      *hopEntry
+	folded bool
+}
+
+// recorder holds the hop histograms. Lookups read an immutable map through
+// an atomic pointer (no lock); a new key copies the map under mu. Each entry
+// has its own mutex, so requests on different hops never contend.
+type recorder struct {
+	maxRoutes int
+
+	keys atomic.Pointer[map[model.HopKey]hopRef]
+
+	mu      sync.Mutex // serialises inserts
+	entries []*hopEntry
+	routes  map[string]map[string]struct{} // service → routes seen
+	aliases int
+
+	// rotateMu serialises rotations; spare is the set a rotation swaps in.
+	rotateMu sync.Mutex
+	spare    *hopSet
+
+	folds                                    atomic.Uint64
+	clampTotal, clampUpstream, clampOverhead atomic.Uint64
+}
+
+func newRecorder(maxRoutes int) *recorder {
+	r := &recorder{maxRoutes: maxRoutes, routes: map[string]map[string]struct{}{}}
+	m := map[model.HopKey]hopRef{}
+	r.keys.Store(&m)
+	return r
+}
+
+// record adds one finished request. It is the hot path: one map lookup, one
+// uncontended mutex, three histogram increments, no allocation for a known
+// key.
+func (r *recorder) record(h *Hop) {
+	ref, ok := (*r.keys.Load())[h.Key]
+	if !ok {
+		ref = r.insert(h.Key)
+	}
+	if ref.folded {
+		r.folds.Add(1)
+	}
+	total := h.Total.Microseconds()
+	e := ref.e
+	e.mu.Lock()
+	e.requests++
+	ct := hdr.Record(e.cur.total, total)
+	var cu, co bool
+	if h.Upstream > 0 {
+		cu = hdr.Record(e.cur.upstream, h.Upstream.Microseconds())
+		co = hdr.Record(e.cur.overhead, (h.Total - h.Upstream).Microseconds())
+	}
+	e.mu.Unlock()
+	if ct {
+		r.clampTotal.Add(1)
+	}
+	if cu {
+		r.clampUpstream.Add(1)
+	}
+	if co {
+		r.clampOverhead.Add(1)
+	}
+}
+
+// insert resolves a key not yet in the map, folding its route into "other"
+// when its service already has maxRoutes routes.
+func (r *recorder) insert(k model.HopKey) hopRef {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.keys.Load()
+	if ref, ok := old[k]; ok {
+		return ref
+	}
+	target := k
+	routes := r.routes[k.Service]
+	if routes == nil {
+		routes = map[string]struct{}{}
+		r.routes[k.Service] = routes
+	}
+	if _, seen := routes[k.Route]; !seen {
+		if k.Route != model.OtherRoute && len(routes) >= r.maxRoutes {
+			target.Route = model.OtherRoute
+		} else {
+			routes[k.Route] = struct{}{}
+		}
+	}
+	ref := hopRef{folded: target != k}
+	add := map[model.HopKey]hopRef{}
+	if tref, ok := old[target]; ok && ref.folded {
+		ref.e = tref.e
+	} else {
+		ref.e = &hopEntry{key: target, cur: newHopSet()}
+		r.entries = append(r.entries, ref.e)
+		if ref.folded {
+			add[target] = hopRef{e: ref.e}
+		}
+	}
+	if ref.folded {
+		if r.aliases >= maxFoldAliases {
+			if len(add) > 0 {
+				r.publish(old, add)
+			}
+			return ref
+		}
+		r.aliases++
+	}
+	add[k] = ref
+	r.publish(old, add)
+	return ref
+}
+
+func (r *recorder) publish(old, add map[model.HopKey]hopRef) {
+	m := make(map[model.HopKey]hopRef, len(old)+len(add))
+	for k, v := range old {
+		m[k] = v
+	}
+	for k, v := range add {
+		m[k] = v
+	}
+	r.keys.Store(&m)
+}
+
+// snapshotEntries returns the entries that exist now.
+func (r *recorder) snapshotEntries() []*hopEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.entries[:len(r.entries):len(r.entries)]
+}
+
+// rotate ends the current interval: every hop that saw requests gets a fresh
+// set, its interval set is merged into its cumulative set and summarised for
+// /stats, and fn sees each (key, interval set) before the set is reused. One
+// spare set circulates, so rotation allocates nothing after the first one
+// and the memory per hop stays two sets (current and cumulative).
+func (r *recorder) rotate(fn func(k model.HopKey, s *hopSet)) {
+	r.rotateMu.Lock()
+	defer r.rotateMu.Unlock()
+	for _, e := range r.snapshotEntries() {
+		if r.spare == nil {
+			r.spare = newHopSet()
+		}
+		e.mu.Lock()
+		if e.cur.total.TotalCount() == 0 {
+			e.mu.Unlock()
+			e.statsMu.Lock()
+			e.last = WindowStats{}
+			e.statsMu.Unlock()
+			continue
+		}
+		old := e.cur
+		e.cur = r.spare
+		e.mu.Unlock()
+
+		fn(e.key, old)
+		e.statsMu.Lock()
+		if e.cum == nil {
+			e.cum = newHopSet()
+		}
+		e.cum.merge(old)
+		e.last = summarise(old)
+		e.statsMu.Unlock()
+		old.reset()
+		r.spare = old
+	}
+}
+
+// WindowStats are the figures of a hop's three histograms over a window.
+type WindowStats struct {
+	Total    HistStats `json:"total"`
+	Upstream HistStats `json:"upstream"`
+	Overhead HistStats `json:"overhead"`
+}
+
+// HistStats are one histogram's figures, in microseconds.
+type HistStats struct {
+	Count  int64 `json:"count"`
+	P50us  int64 `json:"p50_us"`
+	P90us  int64 `json:"p90_us"`
+	P99us  int64 `json:"p99_us"`
+	P999us int64 `json:"p99_9_us"`
+	MaxUs  int64 `json:"max_us"`
+}
+
+func histSummary(h *hdr.Histogram) HistStats {
+	if h.TotalCount() == 0 {
+		return HistStats{}
+	}
+	q := h.ValueAtPercentiles([]float64{50, 90, 99, 99.9})
+	return HistStats{
+		Count:  h.TotalCount(),
+		P50us:  q[50],
+		P90us:  q[90],
+		P99us:  q[99],
+		P999us: q[99.9],
+		MaxUs:  h.Max(),
+	}
+}
+
+func summarise(s *hopSet) WindowStats {
+	return WindowStats{Total: histSummary(s.total), Upstream: histSummary(s.upstream), Overhead: histSummary(s.overhead)}
+}
+
+// sinceStart returns the cumulative figures of e over every completed
+// interval. The interval in progress is left out so that /stats never holds
+// the hot path's lock for longer than a swap.
+func (e *hopEntry) sinceStart() WindowStats {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	if e.cum == nil {
+		return WindowStats{}
+	}
+	return summarise(e.cum)
+}
+
+// lastInterval returns the figures of e's last completed interval.
+func (e *hopEntry) lastInterval() WindowStats {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	return e.last
+}
+
+// requestCount returns how many requests e recorded since start.
+func (e *hopEntry) requestCount() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.requests
+}
