@@ -145,7 +145,10 @@ func decodeHop(field string, hop model.HopHistograms) (DecodedHop, *Rejection) {
 		if err != nil {
 			return DecodedHop{}, &Rejection{Field: field + "." + h.name, Reason: err.Error()}
 		}
-		if d.TotalCount() > 0 && d.Max() > model.HighestTrackableMicros {
+		// Max is the highest value equivalent to the largest recorded one,
+		// so a value recorded at (or clamped to) the limit may report a Max
+		// up to one bucket width above it: compare by equivalence.
+		if d.TotalCount() > 0 && d.Max() > model.HighestTrackableMicros && !d.ValuesAreEquivalent(d.Max(), model.HighestTrackableMicros) {
 			return DecodedHop{}, &Rejection{Field: field + "." + h.name,
 				Reason: fmt.Sprintf("value %dµs out of range (max %dµs)", d.Max(), int64(model.HighestTrackableMicros))}
 		}
