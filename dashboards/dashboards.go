@@ -1,0 +1,259 @@
+// Package dashboards generates meshlens' Grafana dashboards with
+// grafana-foundation-sdk: an overview of every service with the service
+// graph, one dashboard per discovered service, and an SLO dashboard across
+// services, plus the provisioning files that make a stock Grafana show them.
+//
+// Every query uses the metric names of the collector contract
+// (docs/metrics.md) and the SLO recording rules of the alerts generator;
+// every panel type ships with Grafana itself, and the JSON imports into
+// Grafana 10 and later. Dashboard UIDs are derived from service names, so
+// regenerating updates a dashboard instead of adding a copy.
+package dashboards
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+)
+
+// UIDs of the dashboards that do not depend on a service.
+const (
+	OverviewUID = "meshlens-overview"
+	SLOUID      = "meshlens-slo"
+	// ServiceUIDPrefix starts the UID of every per-service dashboard.
+	ServiceUIDPrefix = "meshlens-svc-"
+	// Tag is on every generated dashboard; ServiceTag on per-service ones.
+	Tag        = "meshlens"
+	ServiceTag = "meshlens-service"
+)
+
+// Data source UIDs the dashboards refer to; the provisioning files create
+// data sources with these UIDs.
+const (
+	PrometheusUID = "meshlens-prometheus"
+	JaegerUID     = "meshlens-jaeger"
+)
+
+// maxUID is Grafana's limit on a dashboard UID's length.
+const maxUID = 40
+
+// ServiceUID returns the UID of a service's dashboard:
+// "meshlens-svc-" + the name, lowercased, with every character outside
+// [a-z0-9_-] replaced by "-". A name that does not fit in Grafana's 40
+// characters, or that the replacement changed, ends in a hash of the exact
+// name instead, so two names never share a UID.
+func ServiceUID(service string) string {
+	clean := strings.Map(func(r rune) rune {
+		switch {
+		case 'a' <= r && r <= 'z', '0' <= r && r <= '9', r == '-', r == '_':
+			return r
+		case 'A' <= r && r <= 'Z':
+			return r + ('a' - 'A')
+		default:
+			return '-'
+		}
+	}, service)
+	room := maxUID - len(ServiceUIDPrefix)
+	if clean == service && len(clean) <= room && clean != "" {
+		return ServiceUIDPrefix + clean
+	}
+	sum := sha256.Sum256([]byte(service))
+	h := hex.EncodeToString(sum[:4])
+	keep := room - len(h) - 1
+	if len(clean) > keep {
+		clean = clean[:keep]
+	}
+	return ServiceUIDPrefix + clean + "-" + h
+}
+
+// Service is a discovered service.
+type Service struct {
+	Name string
+	// HasProxy is false for a peer seen only from its callers' side.
+	HasProxy bool
+}
+
+// SLOKind says what an SLO measures.
+type SLOKind string
+
+const (
+	// Availability: the share of requests that are not 5xx.
+	Availability SLOKind = "availability"
+	// Latency: the share of requests at or under Threshold.
+	Latency SLOKind = "latency"
+)
+
+// SLO is one objective of a service, as the alerts generator turns it into
+// recording rules.
+type SLO struct {
+	Service string
+	// Name identifies the SLO in the recording rules' slo label.
+	Name      string
+	Kind      SLOKind
+	Objective float64       // e.g. 0.999
+	Threshold time.Duration // latency SLOs
+	Window    time.Duration // the SLO window, e.g. 30 days
+}
+
+// Input is what the dashboards are generated from.
+type Input struct {
+	Services []Service
+	// SLOs of the services; a service with none gets DefaultSLOs.
+	SLOs []SLO
+}
+
+// DefaultSLOWindow and DefaultAvailability are the SLO a service without
+// one gets (the SLO issue's defaults).
+const (
+	DefaultSLOWindow    = 30 * 24 * time.Hour
+	DefaultAvailability = 0.999
+)
+
+// DefaultSLOs returns the SLOs a service gets when none is configured: an
+// availability SLO of 99.9% over 30 days.
+func DefaultSLOs(service string) []SLO {
+	return []SLO{{Service: service, Name: service + "-availability", Kind: Availability, Objective: DefaultAvailability, Window: DefaultSLOWindow}}
+}
+
+// Dashboard is one generated dashboard.
+type Dashboard struct {
+	UID   string
+	Title string
+	// File is the file name the dashboard is written under.
+	File  string
+	Model dashboard.Dashboard
+}
+
+// JSON returns the dashboard's JSON, indented, ending in a newline.
+func (d Dashboard) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(d.Model, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode dashboard %s: %w", d.UID, err)
+	}
+	return append(b, '\n'), nil
+}
+
+// schemaVersion is written into every dashboard: Grafana 10.0's, so that
+// Grafana 10 reads the dashboards as its own and later versions migrate them
+// forward as they do any old dashboard.
+const schemaVersion = 38
+
+// Generate builds every dashboard for in: the overview, the SLO dashboard,
+// and one per service, in a stable order (overview, SLO, services by name).
+func Generate(in Input) ([]Dashboard, error) {
+	services := append([]Service(nil), in.Services...)
+	sort.Slice(services, func(i, j int) bool { return services[i].Name < services[j].Name })
+	seen := map[string]bool{}
+	uids := map[string]string{}
+	for _, s := range services {
+		if s.Name == "" {
+			return nil, fmt.Errorf("services: a service has an empty name")
+		}
+		if seen[s.Name] {
+			return nil, fmt.Errorf("services: %q is listed twice", s.Name)
+		}
+		seen[s.Name] = true
+		uid := ServiceUID(s.Name)
+		if other, dup := uids[uid]; dup {
+			return nil, fmt.Errorf("services: %q and %q map to the same dashboard UID %s", other, s.Name, uid)
+		}
+		uids[uid] = s.Name
+	}
+	slos, err := slosByService(services, in.SLOs)
+	if err != nil {
+		return nil, err
+	}
+
+	out := []Dashboard{}
+	add := func(uid, title string, b *dashboard.DashboardBuilder) error {
+		m, err := b.Build()
+		if err != nil {
+			return fmt.Errorf("build dashboard %s: %w", uid, err)
+		}
+		finalize(&m)
+		out = append(out, Dashboard{UID: uid, Title: title, File: uid + ".json", Model: m})
+		return nil
+	}
+	if err := add(OverviewUID, overviewTitle, overview(services, slos)); err != nil {
+		return nil, err
+	}
+	if err := add(SLOUID, sloTitle, sloDashboard(services, slos)); err != nil {
+		return nil, err
+	}
+	for _, s := range services {
+		if err := add(ServiceUID(s.Name), serviceTitle(s.Name), serviceDashboard(s, slos[s.Name])); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// slosByService groups the SLOs by service, giving DefaultSLOs to services
+// with none, and checks them.
+func slosByService(services []Service, slos []SLO) (map[string][]SLO, error) {
+	known := map[string]bool{}
+	for _, s := range services {
+		known[s.Name] = true
+	}
+	by := map[string][]SLO{}
+	for i, o := range slos {
+		field := fmt.Sprintf("slos[%d]", i)
+		switch {
+		case !known[o.Service]:
+			continue // an SLO of a service not discovered (yet): nothing to show
+		case o.Name == "":
+			return nil, fmt.Errorf("%s.name: must not be empty", field)
+		case o.Kind != Availability && o.Kind != Latency:
+			return nil, fmt.Errorf("%s.kind: %q is neither %q nor %q", field, o.Kind, Availability, Latency)
+		case !(o.Objective > 0 && o.Objective < 1):
+			return nil, fmt.Errorf("%s.objective: %v is not between 0 and 1", field, o.Objective)
+		case o.Kind == Latency && o.Threshold <= 0:
+			return nil, fmt.Errorf("%s.threshold: must be > 0 for a latency SLO", field)
+		}
+		if o.Window <= 0 {
+			o.Window = DefaultSLOWindow
+		}
+		by[o.Service] = append(by[o.Service], o)
+	}
+	for _, s := range services {
+		if len(by[s.Name]) == 0 {
+			by[s.Name] = DefaultSLOs(s.Name)
+		}
+		sort.SliceStable(by[s.Name], func(i, j int) bool { return by[s.Name][i].Name < by[s.Name][j].Name })
+	}
+	return by, nil
+}
+
+// finalize sets what the builders leave to Grafana: the schema version,
+// unique panel IDs in layout order, and dashboard links shown above the
+// panels (the SDK's default puts them in the controls menu of Grafana 12).
+func finalize(m *dashboard.Dashboard) {
+	m.SchemaVersion = schemaVersion
+	var id uint32
+	for i := range m.Panels {
+		p := &m.Panels[i]
+		if p.RowPanel != nil {
+			id++
+			p.RowPanel.Id = id
+			for j := range p.RowPanel.Panels {
+				id++
+				n := id
+				p.RowPanel.Panels[j].Id = &n
+			}
+		}
+		if p.Panel != nil {
+			id++
+			n := id
+			p.Panel.Id = &n
+		}
+	}
+	for i := range m.Links {
+		m.Links[i].Placement = nil
+	}
+}

@@ -1,0 +1,322 @@
+package dashboards
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/meshlens/meshlens/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// testInput is a small mesh: three services with sidecars, one peer without
+// one (and a name that needs a hashed UID), and a latency SLO next to the
+// default availability ones.
+func testInput() Input {
+	return Input{
+		Services: []Service{
+			{Name: "frontend", HasProxy: true},
+			{Name: "checkout", HasProxy: true},
+			{Name: "payments", HasProxy: true},
+			{Name: "Ledger.DB", HasProxy: false},
+		},
+		SLOs: []SLO{
+			{Service: "checkout", Name: "checkout-latency", Kind: Latency, Objective: 0.99, Threshold: 250 * time.Millisecond},
+			{Service: "checkout", Name: "checkout-availability", Kind: Availability, Objective: 0.999},
+			{Service: "not-discovered", Name: "x", Kind: Availability, Objective: 0.9},
+		},
+	}
+}
+
+func TestGolden(t *testing.T) {
+	ds, err := Generate(testInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, d := range ds {
+		files = append(files, d.File)
+		got, err := d.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("testdata", d.File)
+		if *update {
+			if err := os.MkdirAll("testdata", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test ./dashboards -update to create it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from the golden file; run go test ./dashboards -update and review the diff", d.File)
+		}
+	}
+	wantFiles := []string{"meshlens-overview.json", "meshlens-slo.json", "meshlens-svc-checkout.json",
+		"meshlens-svc-frontend.json", "meshlens-svc-ledger-db-4e474230.json", "meshlens-svc-payments.json"}
+	sort.Strings(files)
+	if strings.Join(files, " ") != strings.Join(wantFiles, " ") {
+		t.Fatalf("files = %v, want %v", files, wantFiles)
+	}
+}
+
+func TestGenerateIsDeterministic(t *testing.T) {
+	a, err := Generate(testInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := testInput()
+	in.Services[0], in.Services[3] = in.Services[3], in.Services[0]
+	b, err := Generate(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		ja, _ := a[i].JSON()
+		jb, _ := b[i].JSON()
+		if !bytes.Equal(ja, jb) {
+			t.Fatalf("%s depends on the order of the input", a[i].File)
+		}
+	}
+}
+
+func TestServiceUID(t *testing.T) {
+	f := func(name, want string) {
+		t.Helper()
+		got := ServiceUID(name)
+		if got != want {
+			t.Fatalf("ServiceUID(%q) = %q, want %q", name, got, want)
+		}
+		if len(got) > 40 || !regexp.MustCompile(`^[a-z0-9_-]+$`).MatchString(got) {
+			t.Fatalf("ServiceUID(%q) = %q is not a valid Grafana UID", name, got)
+		}
+	}
+	f("checkout", "meshlens-svc-checkout")
+	f("pay_ments-2", "meshlens-svc-pay_ments-2")
+	f("Ledger.DB", "meshlens-svc-ledger-db-4e474230")
+	f("ledger-db", "meshlens-svc-ledger-db")
+	f("a-very-long-service-name-that-goes-on", "meshlens-svc-a-very-long-servic-7507e32e")
+	f("", "meshlens-svc--e3b0c442")
+}
+
+func TestGenerateRejects(t *testing.T) {
+	f := func(in Input, want string) {
+		t.Helper()
+		_, err := Generate(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Generate: %v, want an error containing %q", err, want)
+		}
+	}
+	svc := []Service{{Name: "a"}}
+	f(Input{Services: []Service{{Name: ""}}}, "empty name")
+	f(Input{Services: []Service{{Name: "a"}, {Name: "a"}}}, "listed twice")
+	f(Input{Services: svc, SLOs: []SLO{{Service: "a", Kind: Availability, Objective: 0.9}}}, "slos[0].name")
+	f(Input{Services: svc, SLOs: []SLO{{Service: "a", Name: "n", Kind: "speed", Objective: 0.9}}}, "slos[0].kind")
+	f(Input{Services: svc, SLOs: []SLO{{Service: "a", Name: "n", Kind: Availability, Objective: 1}}}, "slos[0].objective")
+	f(Input{Services: svc, SLOs: []SLO{{Service: "a", Name: "n", Kind: Latency, Objective: 0.9}}}, "slos[0].threshold")
+}
+
+// builtinPanels are panel types that ship with Grafana 10 and later.
+var builtinPanels = map[string]bool{"row": true, "stat": true, "timeseries": true, "table": true, "heatmap": true, "nodeGraph": true}
+
+// TestPanelsAreBuiltIn checks every panel's type, data sources, IDs and
+// that no panel is without a query.
+func TestPanelsAreBuiltIn(t *testing.T) {
+	ds, err := Generate(testInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		for _, p := range panelsOf(t, d) {
+			if !builtinPanels[p.Type] {
+				t.Errorf("%s: panel %q has type %q, not one that ships with Grafana", d.File, p.Title, p.Type)
+			}
+			if p.Type == "row" {
+				continue
+			}
+			if len(p.Targets) == 0 {
+				t.Errorf("%s: panel %q has no query", d.File, p.Title)
+			}
+			for _, q := range p.Targets {
+				if q.Datasource.Type != "prometheus" && q.Datasource.Type != "jaeger" {
+					t.Errorf("%s: panel %q queries data source type %q", d.File, p.Title, q.Datasource.Type)
+				}
+			}
+		}
+	}
+}
+
+// TestQueriesParse parses every PromQL query of every panel and variable
+// with Prometheus's parser, after substituting the template variables, and
+// checks that every metric it reads is in the collector contract.
+func TestQueriesParse(t *testing.T) {
+	contract := contractMetrics(t)
+	ds, err := Generate(testInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parser.NewParser(parser.Options{})
+	n := 0
+	for _, d := range ds {
+		for _, q := range promQueries(t, d) {
+			n++
+			expr, err := p.ParseExpr(substitute(q.Expr))
+			if err != nil {
+				t.Errorf("%s: panel %q query %s does not parse: %v\n%s", d.File, q.Panel, q.RefID, err, q.Expr)
+				continue
+			}
+			parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+				if vs, ok := node.(*parser.VectorSelector); ok {
+					name := strings.TrimSuffix(vs.Name, "_bucket")
+					if !contract[name] {
+						t.Errorf("%s: panel %q reads %q, which docs/metrics.md does not define", d.File, q.Panel, vs.Name)
+					}
+				}
+				return nil
+			})
+		}
+	}
+	if n < 100 {
+		t.Fatalf("only %d queries found; the walker is broken", n)
+	}
+	t.Logf("%d PromQL queries parse", n)
+}
+
+// substitute replaces the template variables the queries use with values
+// of the kind Grafana puts there.
+func substitute(expr string) string {
+	return strings.NewReplacer(
+		"$__rate_interval", "1m",
+		"$__interval", "1m",
+		"$__range", "1h",
+		"$service", "checkout",
+		"$route", ".*",
+		"$window", "5m",
+	).Replace(expr)
+}
+
+// contractMetrics are the metric names docs/metrics.md defines.
+func contractMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]bool{}
+	for _, name := range regexp.MustCompile("`(meshlens_[a-z_]+)`").FindAllStringSubmatch(string(b), -1) {
+		m[name[1]] = true
+	}
+	if len(m) < 8 {
+		t.Fatalf("found only %d metrics in docs/metrics.md", len(m))
+	}
+	return m
+}
+
+// The parts of the dashboard JSON the tests look at.
+type jsonPanel struct {
+	Type    string       `json:"type"`
+	Title   string       `json:"title"`
+	ID      int          `json:"id"`
+	Targets []jsonTarget `json:"targets"`
+	Panels  []jsonPanel  `json:"panels"`
+}
+
+type jsonTarget struct {
+	RefID      string `json:"refId"`
+	Expr       string `json:"expr"`
+	Instant    bool   `json:"instant"`
+	Format     string `json:"format"`
+	Datasource struct {
+		Type string `json:"type"`
+	} `json:"datasource"`
+}
+
+type promQuery struct {
+	Panel, RefID, Expr string
+	Instant            bool
+}
+
+// panelsOf returns every panel of a dashboard, rows' panels included, and
+// checks that panel IDs are unique.
+func panelsOf(t *testing.T, d Dashboard) []jsonPanel {
+	t.Helper()
+	b, err := d.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Panels []jsonPanel `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var out []jsonPanel
+	ids := map[int]bool{}
+	var walk func([]jsonPanel)
+	walk = func(ps []jsonPanel) {
+		for _, p := range ps {
+			if ids[p.ID] {
+				t.Errorf("%s: panel ID %d is used twice", d.File, p.ID)
+			}
+			ids[p.ID] = true
+			out = append(out, p)
+			walk(p.Panels)
+		}
+	}
+	walk(doc.Panels)
+	return out
+}
+
+// promQueries returns every PromQL query of a dashboard: panel targets and
+// the metric selectors of label_values variables.
+func promQueries(t *testing.T, d Dashboard) []promQuery {
+	t.Helper()
+	var out []promQuery
+	for _, p := range panelsOf(t, d) {
+		for _, q := range p.Targets {
+			if q.Datasource.Type == "prometheus" {
+				out = append(out, promQuery{Panel: p.Title, RefID: q.RefID, Expr: q.Expr, Instant: q.Instant})
+			}
+		}
+	}
+	b, _ := d.JSON()
+	var doc struct {
+		Templating struct {
+			List []struct {
+				Name       string `json:"name"`
+				Definition string `json:"definition"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	lv := regexp.MustCompile(`^label_values\((.+), *[a-z_]+\)$`)
+	for _, v := range doc.Templating.List {
+		if v.Definition == "" {
+			continue
+		}
+		m := lv.FindStringSubmatch(v.Definition)
+		if m == nil {
+			t.Fatalf("%s: variable %s: %q is not label_values(selector, label)", d.File, v.Name, v.Definition)
+		}
+		out = append(out, promQuery{Panel: "variable " + v.Name, Expr: m[1]})
+	}
+	return out
+}
