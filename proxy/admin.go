@@ -1,7 +1,7 @@
 package proxy
 
 import (
-		"net/http"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.yaml.in/yaml/v3"
