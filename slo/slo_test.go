@@ -190,3 +190,22 @@ func FuzzParseOpenSLO(f *testing.F) {
 		}
 	})
 }
+
+func TestDashboardUID(t *testing.T) {
+	f := func(in, want string) {
+		t.Helper()
+		if got := DashboardUID(in); got != want {
+			t.Fatalf("DashboardUID(%q) = %q, want %q", in, got, want)
+		}
+		if len(DashboardUID(in)) > 40 {
+			t.Fatalf("UID longer than 40: %q", DashboardUID(in))
+		}
+	}
+	f("checkout", "meshlens-svc-checkout")
+	f("Payments.API_v2", "meshlens-svc-payments-api-v2")
+	long := "a-very-long-service-name-that-goes-on-and-on"
+	want := "meshlens-svc-a-very-long-servic-"
+	if got := DashboardUID(long); !strings.HasPrefix(got, want) || len(got) != 40 {
+		t.Fatalf("DashboardUID(long) = %q", got)
+	}
+}
