@@ -17,9 +17,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/meshlens/meshlens/slo"
 )
 
 // UIDs of the dashboards that do not depend on a service.
@@ -79,46 +80,13 @@ type Service struct {
 	HasProxy bool
 }
 
-// SLOKind says what an SLO measures.
-type SLOKind string
-
-const (
-	// Availability: the share of requests that are not 5xx.
-	Availability SLOKind = "availability"
-	// Latency: the share of requests at or under Threshold.
-	Latency SLOKind = "latency"
-)
-
-// SLO is one objective of a service, as the alerts generator turns it into
-// recording rules.
-type SLO struct {
-	Service string
-	// Name identifies the SLO in the recording rules' slo label.
-	Name      string
-	Kind      SLOKind
-	Objective float64       // e.g. 0.999
-	Threshold time.Duration // latency SLOs
-	Window    time.Duration // the SLO window, e.g. 30 days
-}
-
 // Input is what the dashboards are generated from.
 type Input struct {
 	Services []Service
-	// SLOs of the services; a service with none gets DefaultSLOs.
-	SLOs []SLO
-}
-
-// DefaultSLOWindow and DefaultAvailability are the SLO a service without
-// one gets (the SLO issue's defaults).
-const (
-	DefaultSLOWindow    = 30 * 24 * time.Hour
-	DefaultAvailability = 0.999
-)
-
-// DefaultSLOs returns the SLOs a service gets when none is configured: an
-// availability SLO of 99.9% over 30 days.
-func DefaultSLOs(service string) []SLO {
-	return []SLO{{Service: service, Name: service + "-availability", Kind: Availability, Objective: DefaultAvailability, Window: DefaultSLOWindow}}
+	// SLOs in force (slo.Combine of defaults and OpenSLO files). A service
+	// with none gets the default SLOs slo.Propose gives with Defaults.
+	SLOs     []slo.SLO
+	Defaults slo.DefaultsConfig
 }
 
 // Dashboard is one generated dashboard.
@@ -165,7 +133,7 @@ func Generate(in Input) ([]Dashboard, error) {
 		}
 		uids[uid] = s.Name
 	}
-	slos, err := slosByService(services, in.SLOs)
+	slos, err := slosByService(services, in)
 	if err != nil {
 		return nil, err
 	}
@@ -194,38 +162,33 @@ func Generate(in Input) ([]Dashboard, error) {
 	return out, nil
 }
 
-// slosByService groups the SLOs by service, giving DefaultSLOs to services
-// with none, and checks them.
-func slosByService(services []Service, slos []SLO) (map[string][]SLO, error) {
+// slosByService groups the SLOs by service, giving the default SLOs to
+// services with none, and checks them.
+func slosByService(services []Service, in Input) (map[string][]slo.SLO, error) {
 	known := map[string]bool{}
 	for _, s := range services {
 		known[s.Name] = true
 	}
-	by := map[string][]SLO{}
-	for i, o := range slos {
-		field := fmt.Sprintf("slos[%d]", i)
-		switch {
-		case !known[o.Service]:
-			continue // an SLO of a service not discovered (yet): nothing to show
-		case o.Name == "":
-			return nil, fmt.Errorf("%s.name: must not be empty", field)
-		case o.Kind != Availability && o.Kind != Latency:
-			return nil, fmt.Errorf("%s.kind: %q is neither %q nor %q", field, o.Kind, Availability, Latency)
-		case !(o.Objective > 0 && o.Objective < 1):
-			return nil, fmt.Errorf("%s.objective: %v is not between 0 and 1", field, o.Objective)
-		case o.Kind == Latency && o.Threshold <= 0:
-			return nil, fmt.Errorf("%s.threshold: must be > 0 for a latency SLO", field)
+	by := map[string][]slo.SLO{}
+	for i, o := range in.SLOs {
+		if err := o.Validate(); err != nil {
+			return nil, fmt.Errorf("slos[%d] (%s): %w", i, o.Name, err)
 		}
-		if o.Window <= 0 {
-			o.Window = DefaultSLOWindow
+		if known[o.Scope.Service] { // an SLO of a service not discovered (yet) has nothing to show
+			by[o.Scope.Service] = append(by[o.Scope.Service], o)
 		}
-		by[o.Service] = append(by[o.Service], o)
 	}
+	var missing []slo.ServiceHistory
 	for _, s := range services {
 		if len(by[s.Name]) == 0 {
-			by[s.Name] = DefaultSLOs(s.Name)
+			missing = append(missing, slo.ServiceHistory{Service: s.Name, HasProxy: s.HasProxy})
 		}
-		sort.SliceStable(by[s.Name], func(i, j int) bool { return by[s.Name][i].Name < by[s.Name][j].Name })
+	}
+	for _, p := range slo.Propose(in.Defaults, missing) {
+		by[p.History.Service] = p.SLOs
+	}
+	for _, list := range by {
+		slo.Sort(list)
 	}
 	return by, nil
 }

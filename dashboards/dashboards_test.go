@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/meshlens/meshlens/internal/testenv"
+	"github.com/meshlens/meshlens/slo"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -30,10 +31,11 @@ func testInput() Input {
 			{Name: "payments", HasProxy: true},
 			{Name: "Ledger.DB", HasProxy: false},
 		},
-		SLOs: []SLO{
-			{Service: "checkout", Name: "checkout-latency", Kind: Latency, Objective: 0.99, Threshold: 250 * time.Millisecond},
-			{Service: "checkout", Name: "checkout-availability", Kind: Availability, Objective: 0.999},
-			{Service: "not-discovered", Name: "x", Kind: Availability, Objective: 0.9},
+		SLOs: []slo.SLO{
+			{Name: "checkout-latency", Scope: slo.Scope{Service: "checkout"}, Indicator: slo.Latency, Objective: 0.99, Threshold: 250 * time.Millisecond, Window: 30 * 24 * time.Hour},
+			{Name: "checkout-availability", Scope: slo.Scope{Service: "checkout"}, Indicator: slo.Availability, Objective: 0.999, Window: 30 * 24 * time.Hour},
+			{Name: "checkout-to-payments", Scope: slo.Scope{Service: "checkout", Peer: "payments"}, Indicator: slo.Availability, Objective: 0.995, Window: 7 * 24 * time.Hour},
+			{Name: "not-discovered", Scope: slo.Scope{Service: "not-discovered"}, Indicator: slo.Availability, Objective: 0.9, Window: 24 * time.Hour},
 		},
 	}
 }
@@ -126,10 +128,9 @@ func TestGenerateRejects(t *testing.T) {
 	svc := []Service{{Name: "a"}}
 	f(Input{Services: []Service{{Name: ""}}}, "empty name")
 	f(Input{Services: []Service{{Name: "a"}, {Name: "a"}}}, "listed twice")
-	f(Input{Services: svc, SLOs: []SLO{{Service: "a", Kind: Availability, Objective: 0.9}}}, "slos[0].name")
-	f(Input{Services: svc, SLOs: []SLO{{Service: "a", Name: "n", Kind: "speed", Objective: 0.9}}}, "slos[0].kind")
-	f(Input{Services: svc, SLOs: []SLO{{Service: "a", Name: "n", Kind: Availability, Objective: 1}}}, "slos[0].objective")
-	f(Input{Services: svc, SLOs: []SLO{{Service: "a", Name: "n", Kind: Latency, Objective: 0.9}}}, "slos[0].threshold")
+	f(Input{Services: svc, SLOs: []slo.SLO{{Scope: slo.Scope{Service: "a"}, Indicator: slo.Availability, Objective: 0.9, Window: time.Hour}}}, "slos[0] (): name")
+	f(Input{Services: svc, SLOs: []slo.SLO{{Name: "n", Scope: slo.Scope{Service: "a"}, Indicator: slo.Availability, Objective: 1, Window: time.Hour}}}, "slos[0] (n): objective")
+	f(Input{Services: svc, SLOs: []slo.SLO{{Name: "n", Scope: slo.Scope{Service: "a"}, Indicator: slo.Latency, Objective: 0.9, Window: time.Hour}}}, "slos[0] (n): threshold")
 }
 
 // builtinPanels are panel types that ship with Grafana 10 and later.

@@ -9,6 +9,8 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/nodegraph"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
+
+	"github.com/meshlens/meshlens/slo"
 )
 
 const overviewTitle = "meshlens / Overview"
@@ -46,7 +48,7 @@ func serviceLinkOverrides(p *table.PanelBuilder) *table.PanelBuilder {
 			"Open the ${__value.raw} dashboard", "/d/${__data.fields.dashboard}?${__url_time_range}")}})
 }
 
-func overview(services []Service, slos map[string][]SLO) *dashboard.DashboardBuilder {
+func overview(services []Service, slos map[string][]slo.SLO) *dashboard.DashboardBuilder {
 	const f = "$service"
 	w := "$window"
 	rps := perService(func(s sel, by []string) string { return requestRate(s, by, w) }, f)

@@ -8,6 +8,8 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/heatmap"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
+
+	"github.com/meshlens/meshlens/slo"
 )
 
 func serviceTitle(name string) string { return "meshlens / Service / " + name }
@@ -18,7 +20,7 @@ var percentiles = []struct {
 	legend string
 }{{0.5, "p50"}, {0.9, "p90"}, {0.99, "p99"}, {0.999, "p99.9"}}
 
-func serviceDashboard(svc Service, slos []SLO) *dashboard.DashboardBuilder {
+func serviceDashboard(svc Service, slos []slo.SLO) *dashboard.DashboardBuilder {
 	const w = "$window"
 	const ri = "$__rate_interval"
 	in := sel(inbound).and(`service="$service"`, `route=~"$route"`)
@@ -101,14 +103,14 @@ func serviceDashboard(svc Service, slos []SLO) *dashboard.DashboardBuilder {
 func instantStat(expr string) *prometheus.DataqueryBuilder { return series(expr, "") }
 
 // minBudgetLeft is the lowest error budget left among a service's SLOs.
-func minBudgetLeft(slos []SLO) string {
-	by := map[string][]SLO{}
+func minBudgetLeft(slos []slo.SLO) string {
+	by := map[string][]slo.SLO{}
 	services := []Service{}
 	for _, o := range slos {
-		if len(by[o.Service]) == 0 {
-			services = append(services, Service{Name: o.Service})
+		if len(by[o.Scope.Service]) == 0 {
+			services = append(services, Service{Name: o.Scope.Service})
 		}
-		by[o.Service] = append(by[o.Service], o)
+		by[o.Scope.Service] = append(by[o.Scope.Service], o)
 	}
 	return budgetLeftByService(by, services)
 }

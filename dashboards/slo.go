@@ -2,18 +2,21 @@ package dashboards
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/meshlens/meshlens/slo"
 )
 
 const sloTitle = "meshlens / SLOs"
 
 // sloName describes an SLO for titles: "checkout-availability (99.9%)".
-func sloName(o SLO) string {
-	return fmt.Sprintf("%s (%s%%)", o.Name, strings.TrimSuffix(floatLiteral(roundObjective(o.Objective*100)), ".0"))
+func sloName(o slo.SLO) string {
+	return fmt.Sprintf("%s (%s%%)", o.Name, strconv.FormatFloat(o.Objective*100, 'g', 6, 64))
 }
 
 // burnThresholds draws the burn-rate thresholds of the alerts as lines.
@@ -24,64 +27,61 @@ func burnThresholds(p *timeseries.PanelBuilder) *timeseries.PanelBuilder {
 
 // sloPanels adds a service's SLO row: per SLO its SLI and budget left over
 // the SLO window and its burn rate over every alert window.
-func sloPanels(b *dashboard.DashboardBuilder, slos []SLO) *dashboard.DashboardBuilder {
+func sloPanels(b *dashboard.DashboardBuilder, slos []slo.SLO) *dashboard.DashboardBuilder {
 	b = b.WithRow(dashboard.NewRowBuilder("SLOs"))
 	for _, o := range slos {
 		win := promDuration(o.Window)
 		b = b.WithPanel(statPanel("SLI "+sloName(o), "Share of good requests over "+win+" ("+sloDescription(o)+").", "percentunit",
-			instantStat(sliExpr(o, win, nil))).Decimals(3).
+			instantStat(sliExpr(o, win))).Decimals(3).
 			Thresholds(thresholds("red", o.Objective, "green")))
 		b = b.WithPanel(statPanel("Budget left "+o.Name, "Share of the error budget left over "+win+".", "percentunit",
-			instantStat(budgetLeftExpr(o, nil))).Thresholds(thresholds("red", 0.0, "orange", 0.25, "green")))
+			instantStat(budgetLeftExpr(o))).Thresholds(thresholds("red", 0.0, "orange", 0.25, "green")))
 		burn := timeseriesPanel("Burn rate "+o.Name, "Error budget burn rate over each alert window (1 = the budget lasts exactly the SLO window). Lines: the alert thresholds 14.4×, 6×, 3×, 1×.", "x")
 		for _, bw := range burnWindows {
-			burn = burn.WithTarget(series(burnRateExpr(o, bw.window, nil), bw.window))
+			burn = burn.WithTarget(series(burnRateExpr(o, bw.window), bw.window))
 		}
 		b = b.WithPanel(burnThresholds(burn).Span(16))
 	}
 	return b
 }
 
-func sloDescription(o SLO) string {
-	if o.Kind == Latency {
-		return "requests at or under " + o.Threshold.String()
+func sloDescription(o slo.SLO) string {
+	if o.Indicator == slo.Latency {
+		return o.Scope.String() + ": requests at or under " + o.Threshold.String()
 	}
-	return "requests that are not 5xx"
+	return o.Scope.String() + ": requests that are not 5xx"
 }
 
 // sloDashboard shows every SLO of every service: a table, least budget
 // left first, and budget and burn rates over time.
-func sloDashboard(services []Service, slos map[string][]SLO) *dashboard.DashboardBuilder {
+func sloDashboard(services []Service, slos map[string][]slo.SLO) *dashboard.DashboardBuilder {
 	filter := fmt.Sprintf(` and on (service) %s{service=~"$service"}`, metricServiceInfo)
-	perSLO := func(f func(o SLO) string) string {
+	perSLO := func(f func(o slo.SLO) string) string {
 		parts := []string{}
 		for _, s := range services {
 			for _, o := range slos[s.Name] {
-				parts = append(parts, withSLOLabel(f(o), o))
+				parts = append(parts, withSLOLabels(f(o), o))
 			}
 		}
 		if len(parts) == 0 {
 			return "vector(0)"
 		}
-		return "(" + strings.Join(parts, " or ") + ")" + filter
+		return withDashboardLabel("("+strings.Join(parts, " or ")+")"+filter, services)
 	}
-	objective := func(o SLO) string {
-		return fmt.Sprintf(`label_replace(vector(%s), "service", %q, "", "")`, floatLiteral(o.Objective), o.Service)
-	}
+	objective := func(o slo.SLO) string { return "vector(" + floatLiteral(o.Objective) + ")" }
 	cols := []column{
 		{"A", "Objective", "percentunit", perSLO(objective)},
-		{"B", "SLI", "percentunit", perSLO(func(o SLO) string { return sliExpr(o, promDuration(o.Window), []string{"service"}) })},
-		{"C", "Budget left", "percentunit", perSLO(func(o SLO) string { return budgetLeftExpr(o, []string{"service"}) })},
+		{"B", "SLI", "percentunit", perSLO(func(o slo.SLO) string { return sliExpr(o, promDuration(o.Window)) })},
+		{"C", "Budget left", "percentunit", perSLO(func(o slo.SLO) string { return budgetLeftExpr(o) })},
 	}
 	for i, win := range []string{"1h", "6h", "1d", "3d"} {
 		cols = append(cols, column{string(rune('D' + i)), "Burn " + win, "x",
-			perSLO(func(o SLO) string { return burnRateExpr(o, win, []string{"service"}) })})
+			perSLO(func(o slo.SLO) string { return burnRateExpr(o, win) })})
 	}
 	tbl := mergedTable("SLOs — least budget left first",
 		"Every SLO: objective, SLI and error budget left over the SLO window, and burn rates over the alert windows.",
 		cols, nil, nil, "Budget left", false).Height(10)
-	tbl = tbl.OverrideByName("service", []dashboard.DynamicConfigValue{{Id: "links", Value: dataLink(
-		"Open the ${__value.raw} dashboard", "/d/"+ServiceUIDPrefix+"${__value.raw}?${__url_time_range}")}})
+	tbl = serviceLinkOverrides(tbl)
 
 	return newDashboard(SLOUID, sloTitle,
 		"Every SLO of every service: SLI, error budget left and burn rates. Generated by meshlens; regenerate instead of editing.",
@@ -93,11 +93,11 @@ func sloDashboard(services []Service, slos map[string][]SLO) *dashboard.Dashboar
 		WithPanel(tbl).
 		WithRow(dashboard.NewRowBuilder("Over time")).
 		WithPanel(timeseriesPanel("Error budget left", "Per SLO, over its SLO window.", "percentunit",
-			series(perSLO(func(o SLO) string { return budgetLeftExpr(o, []string{"service"}) }), "{{slo}}"))).
+			series(perSLO(func(o slo.SLO) string { return budgetLeftExpr(o) }), "{{slo}}"))).
 		WithPanel(burnThresholds(timeseriesPanel("Burn rate over 1h", "Per SLO; the page alert fires above 14.4× (with 5m).", "x",
-			series(perSLO(func(o SLO) string { return burnRateExpr(o, "1h", []string{"service"}) }), "{{slo}}")))).
+			series(perSLO(func(o slo.SLO) string { return burnRateExpr(o, "1h") }), "{{slo}}")))).
 		WithPanel(burnThresholds(timeseriesPanel("Burn rate over 6h", "Per SLO; the page alert fires above 6× (with 30m).", "x",
-			series(perSLO(func(o SLO) string { return burnRateExpr(o, "6h", []string{"service"}) }), "{{slo}}")))).
+			series(perSLO(func(o slo.SLO) string { return burnRateExpr(o, "6h") }), "{{slo}}")))).
 		WithPanel(burnThresholds(timeseriesPanel("Burn rate over 3d", "Per SLO; the ticket fires above 1× (with 6h).", "x",
-			series(perSLO(func(o SLO) string { return burnRateExpr(o, "3d", []string{"service"}) }), "{{slo}}"))))
+			series(perSLO(func(o slo.SLO) string { return burnRateExpr(o, "3d") }), "{{slo}}"))))
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshlens/meshlens/slo"
 )
 
 // SLO expressions. A service's SLIs use its inbound series (docs/metrics.md):
@@ -35,63 +37,60 @@ func promDuration(d time.Duration) string {
 	}
 }
 
-// thresholdLabel is the threshold label value of
-// meshlens_requests_faster_than_total: seconds, shortest form ("0.25").
-func thresholdLabel(d time.Duration) string {
-	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+// sloSel selects the SLO's series (its scope: a service's inbound side, an
+// edge from the caller's side, a route, or a proxy-less service through its
+// callers).
+func sloSel(o slo.SLO) sel {
+	var parts []string
+	for _, m := range o.Scope.Selector() {
+		parts = append(parts, eq(m.Name, m.Value))
+	}
+	return sel("").and(parts...)
 }
 
-// sloSel selects the SLO's service's inbound series.
-func sloSel(o SLO) sel { return sel(inbound).and(eq("service", o.Service)) }
-
-// badRatio is the share of bad requests of o over window, by labels.
-func badRatio(o SLO, window string, by []string) string {
+// badRatio is the share of bad requests of o over window.
+func badRatio(o slo.SLO, window string) string {
 	s := sloSel(o)
-	if o.Kind == Latency {
-		fast := sumBy(by, rate(metricFasterThan, s.and(eq("threshold", thresholdLabel(o.Threshold))), window))
-		return fmt.Sprintf("(1 - %s / %s)", fast, requestRate(s, by, window))
+	if o.Indicator == slo.Latency {
+		fast := sumBy(nil, rate(metricFasterThan, s.and(eq("threshold", slo.ThresholdLabel(o.Threshold))), window))
+		return fmt.Sprintf("(1 - %s / %s)", fast, requestRate(s, nil, window))
 	}
-	return "(" + errorRatio(s, by, window) + ")"
+	return "(" + errorRatio(s, nil, window) + ")"
 }
 
 // budgetFraction is 1 - objective, the share of requests the SLO may lose.
-func budgetFraction(o SLO) string { return floatLiteral(roundObjective(1 - o.Objective)) }
-
-// roundObjective drops float noise (1-0.999 = 0.0010000000000000009).
-func roundObjective(f float64) float64 {
-	r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', 12, 64), 64)
-	return r
-}
+func budgetFraction(o slo.SLO) string { return floatLiteral(o.ErrorBudget()) }
 
 // sliExpr is the SLI over window: the share of good requests.
-func sliExpr(o SLO, window string, by []string) string {
-	return "1 - " + badRatio(o, window, by)
+func sliExpr(o slo.SLO, window string) string {
+	return "1 - " + badRatio(o, window)
 }
 
 // burnRateExpr is how fast the budget burns over window: 1 spends it exactly
 // over the SLO window.
-func burnRateExpr(o SLO, window string, by []string) string {
-	return badRatio(o, window, by) + " / " + budgetFraction(o)
+func burnRateExpr(o slo.SLO, window string) string {
+	return badRatio(o, window) + " / " + budgetFraction(o)
 }
 
 // budgetLeftExpr is the share of the error budget left over the SLO window
 // (negative once overspent).
-func budgetLeftExpr(o SLO, by []string) string {
-	return "1 - " + badRatio(o, promDuration(o.Window), by) + " / " + budgetFraction(o)
+func budgetLeftExpr(o slo.SLO) string {
+	return "1 - " + badRatio(o, promDuration(o.Window)) + " / " + budgetFraction(o)
 }
 
-// withSLOLabel sets label slo to the SLO's name, so that `or` keeps the
-// series of several SLOs of one service apart.
-func withSLOLabel(expr string, o SLO) string {
-	return fmt.Sprintf(`label_replace(%s, "slo", %q, "service", ".*")`, expr, o.Name)
+// withSLOLabels sets the labels service and slo of an SLO's expression (one
+// series), so that `or` keeps the series of several SLOs apart and tables
+// can join them by service.
+func withSLOLabels(expr string, o slo.SLO) string {
+	return fmt.Sprintf(`label_replace(label_replace(%s, "service", %q, "", ""), "slo", %q, "", "")`, expr, o.Scope.Service, o.Name)
 }
 
 // budgetLeftByService is, per service, the budget left of its tightest SLO.
-func budgetLeftByService(slos map[string][]SLO, services []Service) string {
+func budgetLeftByService(slos map[string][]slo.SLO, services []Service) string {
 	parts := []string{}
 	for _, s := range services {
 		for _, o := range slos[s.Name] {
-			parts = append(parts, withSLOLabel(budgetLeftExpr(o, []string{"service"}), o))
+			parts = append(parts, withSLOLabels(budgetLeftExpr(o), o))
 		}
 	}
 	if len(parts) == 0 {
