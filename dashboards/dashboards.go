@@ -11,12 +11,9 @@
 package dashboards
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
@@ -41,37 +38,12 @@ const (
 	JaegerUID     = "meshlens-jaeger"
 )
 
-// maxUID is Grafana's limit on a dashboard UID's length.
-const maxUID = 40
-
-// ServiceUID returns the UID of a service's dashboard:
-// "meshlens-svc-" + the name, lowercased, with every character outside
-// [a-z0-9_-] replaced by "-". A name that does not fit in Grafana's 40
-// characters, or that the replacement changed, ends in a hash of the exact
-// name instead, so two names never share a UID.
-func ServiceUID(service string) string {
-	clean := strings.Map(func(r rune) rune {
-		switch {
-		case 'a' <= r && r <= 'z', '0' <= r && r <= '9', r == '-', r == '_':
-			return r
-		case 'A' <= r && r <= 'Z':
-			return r + ('a' - 'A')
-		default:
-			return '-'
-		}
-	}, service)
-	room := maxUID - len(ServiceUIDPrefix)
-	if clean == service && len(clean) <= room && clean != "" {
-		return ServiceUIDPrefix + clean
-	}
-	sum := sha256.Sum256([]byte(service))
-	h := hex.EncodeToString(sum[:4])
-	keep := room - len(h) - 1
-	if len(clean) > keep {
-		clean = clean[:keep]
-	}
-	return ServiceUIDPrefix + clean + "-" + h
-}
+// ServiceUID returns the UID of a service's dashboard. It is
+// slo.DashboardUID, the convention the alerts' dashboard links use too:
+// "meshlens-svc-" + the name lowercased, every character outside [a-z0-9-]
+// replaced by "-", cut to Grafana's 40 characters with a hash of the name.
+// Two services whose names map to one UID are refused by Generate.
+func ServiceUID(service string) string { return slo.DashboardUID(service) }
 
 // Service is a discovered service.
 type Service struct {
