@@ -42,7 +42,12 @@ func (f *forwarder) copyResponse(w http.ResponseWriter, r *http.Request, resp *h
 	fl, _ := w.(http.Flusher)
 	streaming := grpc || resp.ContentLength < 0
 	var bodyErr, writeErr error
-	if resp.Body != http.NoBody {
+	wroteBody := false
+	// A gRPC trailers-only answer (status in the headers) and any response
+	// without a body end right here; a body-less h2 response from Go's
+	// transport is not http.NoBody, so look at what it said.
+	trailersOnly := grpc && h.GRPCStatus >= 0
+	if resp.Body != http.NoBody && !trailersOnly && resp.ContentLength != 0 {
 		if fl != nil && (grpc || strings.HasPrefix(headerValue(resp.Header, "Content-Type"), "text/event-stream")) {
 			fl.Flush() // a stream's headers go out before its first message
 		}
@@ -55,6 +60,7 @@ func (f *forwarder) copyResponse(w http.ResponseWriter, r *http.Request, resp *h
 					writeErr = werr
 					break
 				}
+				wroteBody = true
 				if streaming && fl != nil {
 					fl.Flush()
 				}
@@ -107,7 +113,9 @@ func (f *forwarder) copyResponse(w http.ResponseWriter, r *http.Request, resp *h
 	}
 	// Push the last bytes out now, so Total ends when the caller has them
 	// (an HTTP/1.1 chunked response is ended by net/http in one write).
-	if fl != nil && (r.ProtoMajor == 2 || resp.ContentLength >= 0) && len(resp.Trailer) == 0 {
+	// Never flush a response without body bytes: on HTTP/2 that would send
+	// its HEADERS without END_STREAM and break gRPC trailers-only answers.
+	if fl != nil && wroteBody && (r.ProtoMajor == 2 || resp.ContentLength >= 0) && len(resp.Trailer) == 0 {
 		fl.Flush()
 	}
 	return false

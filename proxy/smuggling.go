@@ -69,9 +69,10 @@ type framingGuard struct {
 	connectReq bool
 }
 
-// feed consumes p. It returns the offset of the header block that holds a
-// violation (so bytes before it can still be delivered) and the reason, or
-// reason "" when p is fine.
+// feed consumes p. On a violation it returns the reason and how many bytes
+// of p may still be delivered: those before the refused header block plus
+// its first few bytes, never enough to complete it. reason is "" when p is
+// fine.
 func (g *framingGuard) feed(p []byte) (blockStart int, reason string) {
 	blockStart = 0
 	i := 0
@@ -125,7 +126,10 @@ func (g *framingGuard) feed(p []byte) (blockStart int, reason string) {
 				line = line[:n-1]
 			}
 			if r := g.endLine(line); r != "" {
-				return blockStart, r
+				// Deliver a few bytes of the refused block: net/http then
+				// fails inside the request (and answers 400) instead of
+				// while waiting for one (where it closes silently).
+				return min(blockStart+4, i), r
 			}
 			g.line, g.truncated = g.line[:0], false
 			if g.state == gRequestLine {
@@ -308,22 +312,43 @@ type guardedConn struct {
 
 func (c *guardedConn) Read(p []byte) (int, error) {
 	if c.err != nil {
-		return 0, c.err
+		return c.refuse(p)
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 && c.guard.state != gPassthrough {
 		if keep, reason := c.guard.feed(p[:n]); reason != "" {
+			// net/http never sees the end of the refused header block, so
+			// the request cannot reach a handler.
 			c.err = &smugglingError{reason: reason}
 			if c.onReject != nil {
 				c.onReject(reason)
 			}
 			if keep > 0 {
-				return keep, nil
+				return keep, nil // earlier requests, the start of the refused one
 			}
-			return 0, c.err
+			return c.refuse(p)
 		}
 	}
 	return n, err
+}
+
+// refuse answers a read once a violation is pending. net/http reads one
+// byte at a time in the background while a handler runs (to notice a
+// caller that hangs up); failing that read would cancel the request in
+// progress, which came before the refused one and is legitimate. So a
+// one-byte read waits, discarding input, until net/http ends it with a
+// deadline; the next request read gets the error, and net/http answers
+// 400 and closes the connection.
+func (c *guardedConn) refuse(p []byte) (int, error) {
+	if len(p) != 1 {
+		return 0, c.err
+	}
+	var scratch [512]byte
+	for {
+		if _, err := c.Conn.Read(scratch[:]); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // guardedListener wraps every accepted connection in a guardedConn.
