@@ -1,0 +1,347 @@
+package analyticsexporter
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/meshlens/meshlens/collector/internal/hdrlog"
+	"github.com/meshlens/meshlens/collector/internal/health"
+	"github.com/meshlens/meshlens/collector/meshlensextension"
+	"github.com/meshlens/meshlens/hdr"
+	"github.com/meshlens/meshlens/model"
+)
+
+// minutesKept is how many minutes of merged histograms stay in memory for
+// the exact percentile gauges.
+const minutesKept = 10
+
+// hopSeries is the cumulative state of one hop key.
+type hopSeries struct {
+	labels                    []string // service, direction, peer, route, method, status_class
+	requests                  uint64
+	total, upstream, overhead *promHistogram
+}
+
+// fasterKey is a hop key without its status class.
+type fasterKey struct {
+	service, direction, peer, route, method string
+}
+
+// gaugeKey is the key of the exact percentile gauges.
+type gaugeKey struct {
+	service, direction, peer string
+}
+
+type analytics struct {
+	cfg     *Config
+	set     exporter.Settings
+	release func()
+	now     func() time.Time
+
+	boundsSeconds    []float64
+	boundsMicros     []float64
+	thresholdsMicros []float64
+	thresholdLabels  []string
+
+	disc *discovery
+
+	mu      sync.Mutex
+	starts  int
+	health  *health.Metrics
+	series  map[model.HopKey]*hopSeries
+	faster  map[fasterKey][]uint64
+	minutes map[time.Time]map[gaugeKey]*hdr.Packed
+	dedupe  *dedupe
+	unreg   func()
+}
+
+func newAnalytics(set exporter.Settings, cfg *Config, hooks []ServiceHook, release func()) *analytics {
+	a := &analytics{
+		cfg: cfg, set: set, release: release, now: time.Now,
+		series:  map[model.HopKey]*hopSeries{},
+		faster:  map[fasterKey][]uint64{},
+		minutes: map[time.Time]map[gaugeKey]*hdr.Packed{},
+		disc:    newDiscovery(set.Logger, hooks),
+	}
+	a.dedupe = newDedupe(cfg.DedupeWindow, a.now())
+	a.boundsSeconds = cfg.classicBounds()
+	for _, b := range a.boundsSeconds {
+		a.boundsMicros = append(a.boundsMicros, b*1e6)
+	}
+	for _, t := range cfg.SLOThresholds {
+		a.thresholdsMicros = append(a.thresholdsMicros, t*1e6)
+		a.thresholdLabels = append(a.thresholdLabels, strconv.FormatFloat(t, 'g', -1, 64))
+	}
+	return a
+}
+
+// start runs once per pipeline the exporter is in; the first one registers
+// the metrics and seeds discovery from the store.
+func (a *analytics) start(ctx context.Context, host component.Host) error {
+	a.mu.Lock()
+	a.starts++
+	first := a.starts == 1
+	a.mu.Unlock()
+	if !first {
+		return nil
+	}
+	ext, err := meshlensextension.Get(host, a.cfg.Extension)
+	if err != nil {
+		return fmt.Errorf("meshlens_analytics exporter: %w", err)
+	}
+	c := &collector{a: a}
+	if err := ext.Registerer().Register(c); err != nil {
+		return fmt.Errorf("meshlens_analytics exporter: register metrics: %w", err)
+	}
+	a.mu.Lock()
+	a.health = ext.Health()
+	a.unreg = func() { ext.Registerer().Unregister(c) }
+	a.mu.Unlock()
+	if st := ext.Store(); st != nil {
+		ss, err1 := st.Services(ctx)
+		es, err2 := st.Edges(ctx)
+		if err1 != nil || err2 != nil {
+			a.set.Logger.Warn("meshlens_analytics exporter: could not read known services; hooks may repeat", zap.Errors("errors", []error{err1, err2}))
+		}
+		a.disc.seed(ss, es)
+	}
+	a.disc.start()
+	return nil
+}
+
+func (a *analytics) shutdown(context.Context) error {
+	a.mu.Lock()
+	if a.starts > 1 {
+		a.starts--
+		a.mu.Unlock()
+		return nil
+	}
+	a.starts = 0
+	unreg := a.unreg
+	a.unreg = nil
+	a.mu.Unlock()
+	if unreg != nil {
+		unreg()
+	}
+	a.disc.shutdown()
+	a.release()
+	return nil
+}
+
+// decodedHop is one hop record with its histograms decoded.
+type decodedHop struct {
+	hdrlog.Hop
+	total, upstream, overhead *hdr.Packed
+	dedupeKey                 string
+}
+
+func decodeHop(h hdrlog.Hop) (decodedHop, error) {
+	d := decodedHop{Hop: h}
+	var err error
+	if d.total, err = hdr.DecodePacked(h.Total); err != nil {
+		return d, fmt.Errorf("total: %w", err)
+	}
+	if d.upstream, err = hdr.DecodePacked(h.Upstream); err != nil {
+		return d, fmt.Errorf("upstream: %w", err)
+	}
+	if d.overhead, err = hdr.DecodePacked(h.Overhead); err != nil {
+		return d, fmt.Errorf("overhead: %w", err)
+	}
+	d.total, d.upstream, d.overhead = asMeshlensGeometry(d.total), asMeshlensGeometry(d.upstream), asMeshlensGeometry(d.overhead)
+	return d, nil
+}
+
+func dedupeKey(h hdrlog.Hop) string {
+	k := h.Key
+	return h.Instance + "\x00" + strconv.FormatUint(h.Seq, 10) + "\x00" + string(k.Direction) + "\x00" + k.Service + "\x00" + k.Peer + "\x00" + k.Route + "\x00" + k.Method + "\x00" + k.StatusClass
+}
+
+func (a *analytics) consumeLogs(_ context.Context, ld plog.Logs) error {
+	var hops []decodedHop
+	var bad int
+	err := hdrlog.Each(ld, func(h hdrlog.Hop) error {
+		d, err := decodeHop(h)
+		if err != nil {
+			bad++
+			return nil
+		}
+		d.dedupeKey = dedupeKey(h)
+		hops = append(hops, d)
+		return nil
+	})
+	if err != nil {
+		bad = ld.LogRecordCount()
+		hops = nil
+	}
+	a.Add(hops)
+	if bad > 0 && a.health != nil {
+		a.health.Dropped.WithLabelValues(health.SignalHistograms, "malformed_record").Add(float64(bad))
+	}
+	return nil
+}
+
+// Add merges decoded hops into the metrics and the per-minute histograms.
+// A hop already seen (same instance, seq and key) is skipped.
+func (a *analytics) Add(hops []decodedHop) {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var dups, over int
+	for i := range hops {
+		h := &hops[i]
+		if a.dedupe.seen(h.dedupeKey, now) {
+			dups++
+			continue
+		}
+		s, ok := a.series[h.Key]
+		if !ok {
+			if len(a.series) >= a.cfg.MaxSeries {
+				over++
+				a.dedupe.forget(h.dedupeKey)
+				continue
+			}
+			s = &hopSeries{
+				labels:   []string{h.Key.Service, string(h.Key.Direction), h.Key.Peer, h.Key.Route, h.Key.Method, h.Key.StatusClass},
+				total:    newPromHistogram(a.cfg.NativeSchema, len(a.boundsMicros), now),
+				upstream: newPromHistogram(a.cfg.NativeSchema, len(a.boundsMicros), now),
+				overhead: newPromHistogram(a.cfg.NativeSchema, len(a.boundsMicros), now),
+			}
+			a.series[h.Key] = s
+		}
+		s.requests += uint64(h.total.TotalCount())
+		s.total.add(h.total, a.boundsMicros, a.cfg.NativeMaxBuckets)
+		s.upstream.add(h.upstream, a.boundsMicros, a.cfg.NativeMaxBuckets)
+		s.overhead.add(h.overhead, a.boundsMicros, a.cfg.NativeMaxBuckets)
+		a.countFaster(h)
+		a.mergeMinute(h)
+		a.disc.see(h.Service, true, h.End)
+		a.disc.see(h.Key.Service, true, h.End)
+		caller, callee := h.Key.Edge()
+		a.disc.seeEdge(caller, callee, h.End)
+		if h.Key.Direction == model.Outbound {
+			a.disc.see(h.Key.Peer, false, h.End)
+		}
+	}
+	a.pruneMinutes(now)
+	if a.health != nil {
+		if dups > 0 {
+			a.health.Dropped.WithLabelValues(health.SignalHistograms, "duplicate").Add(float64(dups))
+		}
+		if over > 0 {
+			a.health.Dropped.WithLabelValues(health.SignalHistograms, "max_series").Add(float64(over))
+		}
+	}
+}
+
+// countFaster adds to the exact threshold counters. HdrHistogram holds
+// values at 3 significant digits: the values of one bucket are equivalent,
+// and a bucket counts as faster than T when its lowest value is <= T (the
+// rule of HdrHistogram's count-between-values), so a request of exactly T
+// counts.
+func (a *analytics) countFaster(h *decodedHop) {
+	if len(a.thresholdsMicros) == 0 {
+		return
+	}
+	k := fasterKey{h.Key.Service, string(h.Key.Direction), h.Key.Peer, h.Key.Route, h.Key.Method}
+	c, ok := a.faster[k]
+	if !ok {
+		c = make([]uint64, len(a.thresholdsMicros))
+		a.faster[k] = c
+	}
+	h.total.ForEachBucket(func(lo, n int64) bool {
+		for i, t := range a.thresholdsMicros {
+			if float64(lo) <= t {
+				c[i] += uint64(n)
+			}
+		}
+		return true
+	})
+}
+
+func (a *analytics) mergeMinute(h *decodedHop) {
+	m := h.Start.Truncate(time.Minute)
+	keys, ok := a.minutes[m]
+	if !ok {
+		keys = map[gaugeKey]*hdr.Packed{}
+		a.minutes[m] = keys
+	}
+	gk := gaugeKey{h.Key.Service, string(h.Key.Direction), h.Key.Peer}
+	p, ok := keys[gk]
+	if !ok {
+		p = hdr.NewPacked()
+		keys[gk] = p
+	}
+	p.Merge(h.total)
+}
+
+func (a *analytics) pruneMinutes(now time.Time) {
+	oldest := now.Truncate(time.Minute).Add(-minutesKept * time.Minute)
+	for m := range a.minutes {
+		if m.Before(oldest) {
+			delete(a.minutes, m)
+		}
+	}
+}
+
+// lastCompleteMinute is the latest minute whose histograms are taken as
+// complete.
+func (a *analytics) lastCompleteMinute(now time.Time) time.Time {
+	return now.Add(-a.cfg.CompleteAfter).Truncate(time.Minute).Add(-time.Minute)
+}
+
+func (a *analytics) consumeTraces(_ context.Context, td ptrace.Traces) error {
+	type ex struct {
+		key     model.HopKey
+		traceID string
+		seconds float64
+		at      time.Time
+	}
+	var exs []ex
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		service := ""
+		if v, ok := rs.Resource().Attributes().Get("service.name"); ok {
+			service = v.Str()
+		}
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				sp := spans.At(k)
+				key, ok := hopKeyOf(service, sp)
+				at := sp.StartTimestamp().AsTime()
+				a.disc.see(service, false, at)
+				if !ok {
+					continue
+				}
+				caller, callee := key.Edge()
+				a.disc.seeEdge(caller, callee, at)
+				if sp.TraceID().IsEmpty() || sp.EndTimestamp() <= sp.StartTimestamp() {
+					continue
+				}
+				exs = append(exs, ex{key, sp.TraceID().String(), sp.EndTimestamp().AsTime().Sub(at).Seconds(), sp.EndTimestamp().AsTime()})
+			}
+		}
+	}
+	if len(exs) == 0 {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, e := range exs {
+		if s, ok := a.series[e.key]; ok {
+			s.total.setExemplar(e.traceID, e.seconds, e.at)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package analyticsexporter
+
+import (
+	"math"
+	"math/bits"
+	"sort"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/meshlens/meshlens/hdr"
+)
+
+// bucketWidthMicros is the width of the HDR bucket holding v in the meshlens
+// geometry (lowest 1 µs, 3 significant figures: 2048 sub-buckets): 1 below
+// 2048 µs, then doubling with every power of two.
+func bucketWidthMicros(v int64) int64 {
+	n := bits.Len64(uint64(v))
+	if n <= 11 {
+		return 1
+	}
+	return int64(1) << (n - 11)
+}
+
+// asMeshlensGeometry returns p itself when it indexes values like the
+// meshlens geometry, else p re-recorded into it.
+func asMeshlensGeometry(p *hdr.Packed) *hdr.Packed {
+	if p.SignificantFigures() == 3 && p.LowestTrackableValue() == 1 {
+		return p
+	}
+	m := hdr.NewPacked()
+	m.Merge(p)
+	return m
+}
+
+// nativeIndex is the native-histogram bucket index of v (> 0) at schema s:
+// bucket i holds (2^((i-1)/2^s), 2^(i/2^s)].
+func nativeIndex(v float64, schema int32) int {
+	frac, exp := math.Frexp(v) // v = frac * 2^exp, frac in [0.5, 1)
+	if frac == 0.5 {           // an exact power of two is the upper bound of its bucket
+		return (exp - 1) << schema
+	}
+	return int(math.Ceil(math.Log2(v) * float64(int64(1)<<schema)))
+}
+
+// promHistogram is the cumulative state of one Prometheus histogram series
+// (native and classic buckets), fed from HDR histograms.
+type promHistogram struct {
+	count   uint64
+	sum     float64 // seconds; each HDR bucket counted at its midpoint
+	schema  int32
+	native  map[int]int64
+	classic []uint64 // non-cumulative counts per classic bound; above the last: only in count
+	created time.Time
+
+	exemplar *dto.Exemplar
+}
+
+func newPromHistogram(schema int32, nClassic int, now time.Time) *promHistogram {
+	return &promHistogram{schema: schema, native: map[int]int64{}, classic: make([]uint64, nClassic), created: now}
+}
+
+// add adds the HDR histogram p (meshlens geometry) to h. bounds are the
+// classic bounds in µs. maxBuckets bounds the native buckets.
+func (h *promHistogram) add(p *hdr.Packed, bounds []float64, maxBuckets int) {
+	p.ForEachBucket(func(lo, n int64) bool {
+		hi := lo + bucketWidthMicros(lo) - 1
+		mid := (float64(lo) + float64(hi)) / 2 / 1e6
+		h.count += uint64(n)
+		h.sum += mid * float64(n)
+		h.native[nativeIndex(mid, h.schema)] += n
+		// A value counts toward bound b when its HDR bucket starts at or
+		// below b: HdrHistogram's own rule (values in one bucket are
+		// equivalent), the same as meshlens_requests_faster_than_total.
+		if i := sort.SearchFloat64s(bounds, float64(lo)); i < len(bounds) {
+			h.classic[i] += uint64(n)
+		}
+		return true
+	})
+	for len(h.native) > maxBuckets && h.schema > -4 {
+		h.halve()
+	}
+}
+
+// halve lowers the native resolution by one schema step, merging bucket
+// pairs: at schema s-1, bucket j holds buckets 2j-1 and 2j of schema s.
+func (h *promHistogram) halve() {
+	out := make(map[int]int64, len(h.native)/2+1)
+	for i, n := range h.native {
+		out[(i+1)>>1] += n
+	}
+	h.native = out
+	h.schema--
+}
+
+// setExemplar keeps the latest exemplar of the series.
+func (h *promHistogram) setExemplar(traceID string, seconds float64, at time.Time) {
+	h.exemplar = &dto.Exemplar{
+		Label:     []*dto.LabelPair{{Name: ptr("trace_id"), Value: ptr(traceID)}},
+		Value:     ptr(seconds),
+		Timestamp: timestamppb.New(at),
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// write fills a dto.Histogram with both the classic buckets and the native
+// (sparse) buckets, so a Prometheus server without native-histogram support
+// reads the classic ones and one with it reads both.
+func (h *promHistogram) write(boundsSeconds []float64) *dto.Histogram {
+	out := &dto.Histogram{
+		SampleCount:      ptr(h.count),
+		SampleSum:        ptr(h.sum),
+		Schema:           ptr(h.schema),
+		ZeroThreshold:    ptr(1e-7), // below the 1 µs HDR floor: always empty
+		ZeroCount:        ptr(uint64(0)),
+		CreatedTimestamp: timestamppb.New(h.created),
+	}
+	var cum uint64
+	for i, b := range boundsSeconds {
+		cum += h.classic[i]
+		bk := &dto.Bucket{CumulativeCount: ptr(cum), UpperBound: ptr(b)}
+		if h.exemplar != nil && h.exemplar.GetValue() <= b && (i == 0 || h.exemplar.GetValue() > boundsSeconds[i-1]) {
+			bk.Exemplar = h.exemplar
+		}
+		out.Bucket = append(out.Bucket, bk)
+	}
+	idx := make([]int, 0, len(h.native))
+	for i := range h.native {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	var prevCount int64
+	for k, i := range idx {
+		switch {
+		case k == 0:
+			out.PositiveSpan = append(out.PositiveSpan, &dto.BucketSpan{Offset: ptr(int32(i)), Length: ptr(uint32(1))})
+		case i == idx[k-1]+1:
+			*out.PositiveSpan[len(out.PositiveSpan)-1].Length++
+		default:
+			out.PositiveSpan = append(out.PositiveSpan, &dto.BucketSpan{Offset: ptr(int32(i - idx[k-1] - 1)), Length: ptr(uint32(1))})
+		}
+		out.PositiveDelta = append(out.PositiveDelta, h.native[i]-prevCount)
+		prevCount = h.native[i]
+	}
+	if len(idx) == 0 {
+		// An empty native histogram still needs a span to be told apart
+		// from a classic-only one.
+		out.PositiveSpan = []*dto.BucketSpan{{Offset: ptr(int32(0)), Length: ptr(uint32(0))}}
+	}
+	if h.exemplar != nil {
+		out.Exemplars = []*dto.Exemplar{h.exemplar}
+	}
+	return out
+}

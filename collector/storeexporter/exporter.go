@@ -1,0 +1,217 @@
+package storeexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/meshlens/meshlens/collector/internal/hdrlog"
+	"github.com/meshlens/meshlens/collector/internal/health"
+	"github.com/meshlens/meshlens/collector/internal/spans"
+	"github.com/meshlens/meshlens/collector/meshlensextension"
+	"github.com/meshlens/meshlens/store"
+)
+
+const (
+	signalSpans      = health.SignalSpans
+	signalHistograms = health.SignalHistograms
+)
+
+// storeExporter writes one signal to the store.
+type storeExporter struct {
+	cfg      *Config
+	set      exporter.Settings
+	signal   string
+	redactor *spans.Redactor
+
+	st     store.Store
+	health *health.Metrics
+	queued atomic.Int64 // items taken and not yet written, since start
+}
+
+func newStoreExporter(set exporter.Settings, cfg *Config, signal string) *storeExporter {
+	return &storeExporter{cfg: cfg, set: set, signal: signal, redactor: spans.NewRedactor(cfg.RedactAttributes)}
+}
+
+func (e *storeExporter) start(_ context.Context, host component.Host) error {
+	ext, err := meshlensextension.Get(host, e.cfg.Extension)
+	if err != nil {
+		return fmt.Errorf("meshlens_store exporter: %w", err)
+	}
+	e.st, e.health = ext.Store(), ext.Health()
+	if e.st == nil {
+		return errors.New("meshlens_store exporter: the meshlens extension has no open store")
+	}
+	return nil
+}
+
+// enqueued and written keep meshlens_collector_queue_length.
+func (e *storeExporter) addQueued(n int) {
+	v := e.queued.Add(int64(n))
+	if e.health != nil {
+		e.health.QueueLength.WithLabelValues(e.signal).Set(float64(max(v, 0)))
+	}
+}
+
+// storeErr classifies a store failure: every store failure is retryable
+// (the database may come back), and ctx cancellation stays as it is.
+func storeErr(what string, err error) error {
+	return fmt.Errorf("write %s: %w", what, err)
+}
+
+func (e *storeExporter) timed(ctx context.Context, kind string, fn func(context.Context) error) error {
+	start := time.Now()
+	err := fn(ctx)
+	if err == nil {
+		e.health.ObserveWrite(kind, start)
+	}
+	return err
+}
+
+func (e *storeExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	res := spans.Convert(td, e.redactor)
+	if res.Invalid > 0 {
+		e.health.Dropped.WithLabelValues(signalSpans, "invalid_id").Add(float64(res.Invalid))
+	}
+	if len(res.Spans) > 0 {
+		if err := e.timed(ctx, "spans", func(ctx context.Context) error { return e.st.WriteSpans(ctx, res.Spans) }); err != nil {
+			return storeErr("spans", err)
+		}
+	}
+	if err := e.observe(ctx, res.Services, res.Edges); err != nil {
+		return err
+	}
+	e.addQueued(-td.SpanCount())
+	return nil
+}
+
+func (e *storeExporter) observe(ctx context.Context, services []store.Service, edges []store.Edge) error {
+	if len(services) > 0 {
+		if err := e.timed(ctx, "services", func(ctx context.Context) error { return e.st.ObserveServices(ctx, services) }); err != nil {
+			return storeErr("services", err)
+		}
+	}
+	if len(edges) > 0 {
+		if err := e.timed(ctx, "edges", func(ctx context.Context) error { return e.st.ObserveEdges(ctx, edges) }); err != nil {
+			return storeErr("edges", err)
+		}
+	}
+	return nil
+}
+
+// rollupKey identifies a rollup row: writing the same key again replaces it.
+type rollupKey struct {
+	minute time.Time
+	hop    string
+	source string
+}
+
+// Source names the writer of one interval's rollup: the proxy instance and
+// the interval's sequence number. Each interval is its own partial rollup
+// of its minute, so a batch delivered twice (a proxy retry, a queue replay
+// after a crash) replaces rows instead of adding to them, and no state is
+// kept in memory between writes.
+func Source(instance string, seq uint64) string {
+	return instance + "/" + strconv.FormatUint(seq, 10)
+}
+
+// Rollups turns histogram records into rollups (one per interval and hop)
+// and the services and edges they reveal.
+func Rollups(ld plog.Logs) ([]store.Rollup, []store.Service, []store.Edge, error) {
+	var rollups []store.Rollup
+	index := map[rollupKey]int{}
+	services := map[string]*store.Service{}
+	edges := map[[2]string]*store.Edge{}
+	see := func(name string, hasProxy bool, first, last time.Time) {
+		if name == "" || name == "unknown" {
+			return
+		}
+		s, ok := services[name]
+		if !ok {
+			services[name] = &store.Service{Name: name, HasProxy: hasProxy, FirstSeen: first, LastSeen: last}
+			return
+		}
+		s.HasProxy = s.HasProxy || hasProxy
+		if first.Before(s.FirstSeen) {
+			s.FirstSeen = first
+		}
+		if last.After(s.LastSeen) {
+			s.LastSeen = last
+		}
+	}
+	err := hdrlog.Each(ld, func(h hdrlog.Hop) error {
+		r := store.Rollup{
+			Minute: h.Start.Truncate(time.Minute), Key: h.Key, Source: Source(h.Instance, h.Seq),
+			Count: h.Count, Total: h.Total, Upstream: h.Upstream, Overhead: h.Overhead,
+		}
+		k := rollupKey{minute: r.Minute, hop: fmt.Sprintf("%q", h.Key), source: r.Source}
+		if i, dup := index[k]; dup {
+			rollups[i] = r // the same interval twice: the same data
+		} else {
+			index[k] = len(rollups)
+			rollups = append(rollups, r)
+		}
+		see(h.Service, true, h.Start, h.End)
+		see(h.Key.Service, true, h.Start, h.End)
+		see(h.Key.Peer, false, h.Start, h.End)
+		caller, callee := h.Key.Edge()
+		if caller == "" || callee == "" || caller == "unknown" || callee == "unknown" {
+			return nil
+		}
+		ek := [2]string{caller, callee}
+		if e, ok := edges[ek]; ok {
+			if h.Start.Before(e.FirstSeen) {
+				e.FirstSeen = h.Start
+			}
+			if h.End.After(e.LastSeen) {
+				e.LastSeen = h.End
+			}
+		} else {
+			edges[ek] = &store.Edge{Caller: caller, Callee: callee, FirstSeen: h.Start, LastSeen: h.End}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ss := make([]store.Service, 0, len(services))
+	for _, s := range services {
+		ss = append(ss, *s)
+	}
+	es := make([]store.Edge, 0, len(edges))
+	for _, e := range edges {
+		es = append(es, *e)
+	}
+	return rollups, ss, es, nil
+}
+
+func (e *storeExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	n := ld.LogRecordCount()
+	rollups, services, edges, err := Rollups(ld)
+	if err != nil {
+		e.health.Dropped.WithLabelValues(signalHistograms, "malformed_record").Add(float64(n))
+		e.addQueued(-n)
+		e.set.Logger.Warn("meshlens_store exporter: dropping malformed histogram records", zap.Error(err))
+		return consumererror.NewPermanent(err)
+	}
+	if len(rollups) > 0 {
+		if err := e.timed(ctx, "rollups", func(ctx context.Context) error { return e.st.WriteRollups(ctx, rollups) }); err != nil {
+			return storeErr("rollups", err)
+		}
+	}
+	if err := e.observe(ctx, services, edges); err != nil {
+		return err
+	}
+	e.addQueued(-n)
+	return nil
+}

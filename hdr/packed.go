@@ -1,0 +1,39 @@
+package hdr
+
+import (
+	"encoding/base64"
+	"fmt"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/meshlens/meshlens/model"
+)
+
+// Packed is HdrHistogram's sparse variant: the same buckets without a dense
+// counts array, for merging many histograms in memory.
+type Packed = hdrhistogram.PackedHistogram
+
+// NewPacked returns an empty sparse histogram with the meshlens geometry.
+func NewPacked() *Packed {
+	return hdrhistogram.NewPacked(model.LowestTrackableMicros, model.HighestTrackableMicros, model.SignificantFigures)
+}
+
+// DecodePacked is Decode into a sparse histogram: the same header checks,
+// without allocating the dense counts array.
+func DecodePacked(s string) (*Packed, error) {
+	if len(s) > MaxEncodedBytes {
+		return nil, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrCorrupt, len(s), MaxEncodedBytes)
+	}
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: base64: %v", ErrCorrupt, err)
+	}
+	if err := checkHeader(raw); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	p, err := hdrhistogram.DecodePacked([]byte(s))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return p, nil
+}
