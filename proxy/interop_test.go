@@ -150,4 +150,3 @@ func writeTestCert(t testing.TB, name string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
-

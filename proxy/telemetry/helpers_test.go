@@ -82,6 +82,7 @@ type histReceiver struct {
 	mu        sync.Mutex
 	fail      func() int
 	batches   int
+	traces    int            // span exports seen
 	received  map[uint64]int // seq → times received
 	intervals map[uint64]hdr.DecodedInterval
 	instance  string
@@ -103,6 +104,12 @@ func (r *histReceiver) serve(w http.ResponseWriter, req *http.Request) {
 			http.Error(w, "test says no", code)
 			return
 		}
+	}
+	if req.URL.Path == "/v1/traces" {
+		r.mu.Lock()
+		r.traces++
+		r.mu.Unlock()
+		return
 	}
 	if req.Method != http.MethodPost || req.URL.Path != model.HistogramPath {
 		r.t.Errorf("receiver: %s %s", req.Method, req.URL.Path)
