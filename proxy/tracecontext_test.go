@@ -17,9 +17,9 @@ func TestParseTraceparent(t *testing.T) {
 	f("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", true)
 	f("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future", true) // later versions may append
 	f("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", true)
-	f("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false) // version ff
-	f("00-00000000000000000000000000000000-00f067aa0ba902b7-01", false) // zero trace
-	f("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", false) // zero parent
+	f("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false)   // version ff
+	f("00-00000000000000000000000000000000-00f067aa0ba902b7-01", false)   // zero trace
+	f("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", false)   // zero parent
 	f("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", false) // v00 with extra
 	f("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x", false)
 	f("00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", false) // short trace
