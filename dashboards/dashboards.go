@@ -134,6 +134,24 @@ func Generate(in Input) ([]Dashboard, error) {
 	return out, nil
 }
 
+// SLOSet returns every SLO the dashboards show for in: the given SLOs of
+// the listed services, plus the defaults of services that have none. The
+// alerts generator given the same set records every series the dashboards
+// read.
+func (in Input) SLOSet() ([]slo.SLO, error) {
+	services := append([]Service(nil), in.Services...)
+	sort.Slice(services, func(i, j int) bool { return services[i].Name < services[j].Name })
+	by, err := slosByService(services, in)
+	if err != nil {
+		return nil, err
+	}
+	var out []slo.SLO
+	for _, s := range services {
+		out = append(out, by[s.Name]...)
+	}
+	return out, nil
+}
+
 // slosByService groups the SLOs by service, giving the default SLOs to
 // services with none, and checks them.
 func slosByService(services []Service, in Input) (map[string][]slo.SLO, error) {

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/promql/parser"
+	"gopkg.in/yaml.v3"
 
+	"github.com/meshlens/meshlens/alerts"
 	"github.com/meshlens/meshlens/internal/testenv"
 	"github.com/meshlens/meshlens/slo"
 )
@@ -167,6 +169,7 @@ func TestPanelsAreBuiltIn(t *testing.T) {
 // checks that every metric it reads is in the collector contract.
 func TestQueriesParse(t *testing.T) {
 	contract := contractMetrics(t)
+	recorded := recordedSeries(t, testInput())
 	ds, err := Generate(testInput())
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +186,18 @@ func TestQueriesParse(t *testing.T) {
 			}
 			parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
 				if vs, ok := node.(*parser.VectorSelector); ok {
+					if strings.HasPrefix(vs.Name, "meshlens:") {
+						sloName := ""
+						for _, m := range vs.LabelMatchers {
+							if m.Name == "slo" {
+								sloName = m.Value
+							}
+						}
+						if !recorded[vs.Name+"/"+sloName] {
+							t.Errorf("%s: panel %q reads %s{slo=%q}, which the alerts generator does not record", d.File, q.Panel, vs.Name, sloName)
+						}
+						return nil
+					}
 					name := strings.TrimSuffix(vs.Name, "_bucket")
 					if !contract[name] {
 						t.Errorf("%s: panel %q reads %q, which docs/metrics.md does not define", d.File, q.Panel, vs.Name)
@@ -209,6 +224,45 @@ func substitute(expr string) string {
 		"$route", ".*",
 		"$window", "5m",
 	).Replace(expr)
+}
+
+// recordedSeries returns "record/slo" for every series the alerts
+// generator records for the SLOs of in.
+func recordedSeries(t *testing.T, in Input) map[string]bool {
+	t.Helper()
+	set, err := in.SLOSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := alerts.RuleFiles(set, alerts.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, f := range files {
+		var doc struct {
+			Groups []struct {
+				Rules []struct {
+					Record string            `yaml:"record"`
+					Labels map[string]string `yaml:"labels"`
+				} `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		if err := yaml.Unmarshal(f.Content, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range doc.Groups {
+			for _, r := range g.Rules {
+				if r.Record != "" {
+					out[r.Record+"/"+r.Labels["slo"]] = true
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("the alerts generator recorded nothing")
+	}
+	return out
 }
 
 // contractMetrics are the metric names docs/metrics.md defines.

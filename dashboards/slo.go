@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -19,9 +20,29 @@ func sloName(o slo.SLO) string {
 	return fmt.Sprintf("%s (%s%%)", o.Name, strconv.FormatFloat(o.Objective*100, 'g', 6, 64))
 }
 
-// burnThresholds draws the burn-rate thresholds of the alerts as lines.
-func burnThresholds(p *timeseries.PanelBuilder) *timeseries.PanelBuilder {
-	return p.Thresholds(thresholds("green", 1.0, "yellow", 3.0, "orange", 6.0, "red", 14.4, "dark-red")).
+// burnThresholds draws the burn-rate thresholds of an alert policy as
+// lines: page thresholds red, ticket thresholds orange.
+func burnThresholds(p *timeseries.PanelBuilder, pol slo.Policy) *timeseries.PanelBuilder {
+	rates := map[float64]slo.Severity{}
+	for _, w := range pol.Windows {
+		if rates[w.BurnRate] != slo.Page {
+			rates[w.BurnRate] = w.Severity
+		}
+	}
+	keys := make([]float64, 0, len(rates))
+	for r := range rates {
+		keys = append(keys, r)
+	}
+	sort.Float64s(keys)
+	steps := []any{}
+	for _, r := range keys {
+		color := "orange"
+		if rates[r] == slo.Page {
+			color = "red"
+		}
+		steps = append(steps, r, color)
+	}
+	return p.Thresholds(thresholds("green", steps...)).
 		ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeLine))
 }
 
@@ -36,11 +57,11 @@ func sloPanels(b *dashboard.DashboardBuilder, slos []slo.SLO) *dashboard.Dashboa
 			Thresholds(thresholds("red", o.Objective, "green")))
 		b = b.WithPanel(statPanel("Budget left "+o.Name, "Share of the error budget left over "+win+".", "percentunit",
 			instantStat(budgetLeftExpr(o))).Thresholds(thresholds("red", 0.0, "orange", 0.25, "green")))
-		burn := timeseriesPanel("Burn rate "+o.Name, "Error budget burn rate over each alert window (1 = the budget lasts exactly the SLO window). Lines: the alert thresholds 14.4×, 6×, 3×, 1×.", "x")
-		for _, bw := range burnWindows {
-			burn = burn.WithTarget(series(burnRateExpr(o, bw.window), bw.window))
+		burn := timeseriesPanel("Burn rate "+o.Name, "Error budget burn rate over each window the alerts measure (1 = the budget lasts exactly the SLO window). Lines: the alert thresholds (red: page, orange: ticket).", "x")
+		for _, w := range burnWindows(o) {
+			burn = burn.WithTarget(series(burnRateExpr(o, w), w))
 		}
-		b = b.WithPanel(burnThresholds(burn).Span(16))
+		b = b.WithPanel(burnThresholds(burn, policy(o)).Span(16))
 	}
 	return b
 }
@@ -94,10 +115,10 @@ func sloDashboard(services []Service, slos map[string][]slo.SLO) *dashboard.Dash
 		WithRow(dashboard.NewRowBuilder("Over time")).
 		WithPanel(timeseriesPanel("Error budget left", "Per SLO, over its SLO window.", "percentunit",
 			series(perSLO(func(o slo.SLO) string { return budgetLeftExpr(o) }), "{{slo}}"))).
-		WithPanel(burnThresholds(timeseriesPanel("Burn rate over 1h", "Per SLO; the page alert fires above 14.4× (with 5m).", "x",
-			series(perSLO(func(o slo.SLO) string { return burnRateExpr(o, "1h") }), "{{slo}}")))).
-		WithPanel(burnThresholds(timeseriesPanel("Burn rate over 6h", "Per SLO; the page alert fires above 6× (with 30m).", "x",
-			series(perSLO(func(o slo.SLO) string { return burnRateExpr(o, "6h") }), "{{slo}}")))).
-		WithPanel(burnThresholds(timeseriesPanel("Burn rate over 3d", "Per SLO; the ticket fires above 1× (with 6h).", "x",
-			series(perSLO(func(o slo.SLO) string { return burnRateExpr(o, "3d") }), "{{slo}}"))))
+		WithPanel(burnThresholds(timeseriesPanel("Burn rate over 1h", "Per SLO; by default the page alert fires above 14.4× (with 5m).", "x",
+			series(perSLO(func(o slo.SLO) string { return burnRateExpr(o, "1h") }), "{{slo}}")), slo.DefaultPolicy())).
+		WithPanel(burnThresholds(timeseriesPanel("Burn rate over 6h", "Per SLO; by default the page alert fires above 6× (with 30m).", "x",
+			series(perSLO(func(o slo.SLO) string { return burnRateExpr(o, "6h") }), "{{slo}}")), slo.DefaultPolicy())).
+		WithPanel(burnThresholds(timeseriesPanel("Burn rate over 3d", "Per SLO; by default the ticket fires above 1× (with 6h).", "x",
+			series(perSLO(func(o slo.SLO) string { return burnRateExpr(o, "3d") }), "{{slo}}")), slo.DefaultPolicy()))
 }

@@ -2,7 +2,6 @@ package dashboards
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,29 +12,35 @@ import (
 // availability counts 5xx as bad, latency counts requests slower than the
 // threshold as bad, exactly, from meshlens_requests_faster_than_total.
 
-// burnWindows are the windows of the multi-window multi-burn-rate alerts
-// (Google SRE Workbook): page on 1h and 5m at 14.4×, on 6h and 30m at 6×;
-// ticket on 1d and 2h at 3×, on 3d and 6h at 1×.
-var burnWindows = []struct {
-	window    string
-	threshold float64
-}{
-	{"5m", 14.4}, {"30m", 6}, {"1h", 14.4}, {"2h", 3}, {"6h", 6}, {"1d", 3}, {"3d", 1},
+// The series the alerts generator records for every SLO (alerts package):
+// the error ratio over each alert window and over the SLO window, and the
+// error budget left, each labelled slo=<name>.
+const (
+	recordErrorRatio = "meshlens:slo_error_ratio:rate" // + window: rate1h, rate30d
+	recordBudgetLeft = "meshlens:slo_error_budget_remaining:ratio"
+)
+
+// policy returns the SLO's burn-rate alert policy.
+func policy(o slo.SLO) slo.Policy {
+	if o.Policy != nil {
+		return *o.Policy
+	}
+	return slo.DefaultPolicy()
 }
 
-// promDuration writes d the way PromQL reads it, in its largest whole unit.
-func promDuration(d time.Duration) string {
-	switch {
-	case d%(24*time.Hour) == 0:
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
-	case d%time.Hour == 0:
-		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d%time.Minute == 0:
-		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	default:
-		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+// burnWindows returns the windows the SLO's alerts measure, shortest first.
+func burnWindows(o slo.SLO) []string {
+	p := policy(o)
+	var out []string
+	for _, d := range p.Durations() {
+		out = append(out, promDuration(d))
 	}
+	return out
 }
+
+// promDuration writes d the way PromQL reads it and the alerts name their
+// recorded series (30d, 1d, 1w, 5m).
+func promDuration(d time.Duration) string { return slo.FormatDuration(d) }
 
 // sloSel selects the SLO's series (its scope: a service's inbound side, an
 // edge from the caller's side, a route, or a proxy-less service through its
@@ -48,14 +53,25 @@ func sloSel(o slo.SLO) sel {
 	return sel("").and(parts...)
 }
 
-// badRatio is the share of bad requests of o over window.
-func badRatio(o slo.SLO, window string) string {
+// rawBadRatio is the share of bad requests of o over window, computed
+// from the collector's metrics the way the alerts' recording rules compute
+// it.
+func rawBadRatio(o slo.SLO, window string) string {
 	s := sloSel(o)
 	if o.Indicator == slo.Latency {
 		fast := sumBy(nil, rate(metricFasterThan, s.and(eq("threshold", slo.ThresholdLabel(o.Threshold))), window))
-		return fmt.Sprintf("(1 - %s / %s)", fast, requestRate(s, nil, window))
+		return fmt.Sprintf("clamp_min(1 - %s / %s, 0)", fast, requestRate(s, nil, window))
 	}
-	return "(" + errorRatio(s, nil, window) + ")"
+	return errorRatio(s, nil, window)
+}
+
+// badRatio is the share of bad requests of o over window, labelled slo: the
+// alerts' recorded series where Prometheus has the generated rules loaded,
+// else computed from the raw metrics (slower over long windows).
+func badRatio(o slo.SLO, window string) string {
+	recorded := fmt.Sprintf("max by (slo) (%s%s{slo=%q})", recordErrorRatio, window, o.Name)
+	raw := fmt.Sprintf(`max by (slo) (label_replace(%s, "slo", %q, "", ""))`, rawBadRatio(o, window), o.Name)
+	return "(" + recorded + " or " + raw + ")"
 }
 
 // budgetFraction is 1 - objective, the share of requests the SLO may lose.
@@ -73,9 +89,10 @@ func burnRateExpr(o slo.SLO, window string) string {
 }
 
 // budgetLeftExpr is the share of the error budget left over the SLO window
-// (negative once overspent).
+// (negative once overspent): the alerts' recorded series, else computed.
 func budgetLeftExpr(o slo.SLO) string {
-	return "1 - " + badRatio(o, promDuration(o.Window)) + " / " + budgetFraction(o)
+	recorded := fmt.Sprintf("max by (slo) (%s{slo=%q})", recordBudgetLeft, o.Name)
+	return "(" + recorded + " or 1 - " + badRatio(o, promDuration(o.Window)) + " / " + budgetFraction(o) + ")"
 }
 
 // withSLOLabels sets the labels service and slo of an SLO's expression (one
