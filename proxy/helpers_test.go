@@ -180,3 +180,5 @@ func h2cClient(t testing.TB) *http.Client {
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
+
+func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
