@@ -8,6 +8,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/heatmap"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 
 	"github.com/meshlens/meshlens/slo"
 )
@@ -20,21 +21,57 @@ var percentiles = []struct {
 	legend string
 }{{0.5, "p50"}, {0.9, "p90"}, {0.99, "p99"}, {0.999, "p99.9"}}
 
+// serviceView is how a service's dashboard selects its series: a service
+// with a sidecar is measured by it (inbound: its callers, labelled peer;
+// outbound: its callees); a service without one only through its callers'
+// sidecars (direction="outbound", peer=the service; callers labelled
+// service), and has no outbound side or proxy overhead of its own.
+type serviceView struct {
+	in, out    sel
+	callers    string // the label naming the callers in in
+	exactIn    sel    // the exact-percentile gauges of in
+	hasProxy   bool
+	inboundTxt string
+}
+
+func viewOf(svc Service) serviceView {
+	if svc.HasProxy {
+		return serviceView{
+			in:         sel(inbound).and(`service="$service"`, `route=~"$route"`),
+			out:        sel(outbound).and(`service="$service"`, `route=~"$route"`),
+			callers:    "peer",
+			exactIn:    sel(`service="$service"`).and(inbound),
+			hasProxy:   true,
+			inboundTxt: "as its own sidecar measured them",
+		}
+	}
+	return serviceView{
+		in:         sel(outbound).and(`peer="$service"`, `route=~"$route"`),
+		callers:    "service",
+		exactIn:    sel(`peer="$service"`).and(outbound),
+		inboundTxt: "as its callers' sidecars measured them ($service runs no sidecar)",
+	}
+}
+
 func serviceDashboard(svc Service, slos []slo.SLO) *dashboard.DashboardBuilder {
 	const w = "$window"
 	const ri = "$__rate_interval"
-	in := sel(inbound).and(`service="$service"`, `route=~"$route"`)
-	out := sel(outbound).and(`service="$service"`, `route=~"$route"`)
+	v := viewOf(svc)
+	in, out := v.in, v.out
 
 	serviceVar := labelValuesVariable("service", "service", metricServiceInfo, false).
 		Current(dashboard.VariableOption{
 			Text:  dashboard.StringOrArrayOfString{String: strp(svc.Name)},
 			Value: dashboard.StringOrArrayOfString{String: strp(svc.Name)},
 		})
-	routeVar := labelValuesVariable("route", "route", metricRequests+`{service="$service"}`, true)
+	routeSel := metricRequests + `{service="$service"}`
+	if !v.hasProxy {
+		routeSel = metricRequests + `{peer="$service",direction="outbound"}`
+	}
+	routeVar := labelValuesVariable("route", "route", routeSel, true)
 
 	latency := timeseriesPanel("Latency percentiles (inbound)",
-		"p50, p90, p99 and p99.9 of the requests this service answered, from the native histogram (classic buckets where the Prometheus server keeps none). The dots are exemplars: click one to open its trace.",
+		"p50, p90, p99 and p99.9 of the requests $service answered, "+v.inboundTxt+", from the native histogram (classic buckets where the Prometheus server keeps none). The dots are exemplars: click one to open its trace.",
 		"s")
 	for _, p := range percentiles {
 		q := series(quantile(p.q, metricDuration, in, nil, ri), p.legend)
@@ -42,16 +79,6 @@ func serviceDashboard(svc Service, slos []slo.SLO) *dashboard.DashboardBuilder {
 			q = q.Exemplar(true)
 		}
 		latency = latency.WithTarget(q)
-	}
-
-	overhead := timeseriesPanel("Proxy overhead",
-		"The sidecar's own cost per request (meshlens_proxy_overhead_seconds), by direction.", "s")
-	for _, p := range []struct {
-		q      float64
-		legend string
-	}{{0.5, "p50"}, {0.99, "p99"}, {0.999, "p99.9"}} {
-		overhead = overhead.WithTarget(series(quantile(p.q, metricOverhead,
-			sel(`service="$service"`).and(`route=~"$route"`), []string{"direction"}, ri), p.legend+" {{direction}}"))
 	}
 
 	b := newDashboard(ServiceUID(svc.Name), serviceTitle(svc.Name),
@@ -62,16 +89,18 @@ func serviceDashboard(svc Service, slos []slo.SLO) *dashboard.DashboardBuilder {
 		WithVariable(routeVar).
 		WithVariable(windowVariable()).
 		WithRow(dashboard.NewRowBuilder("Golden signals over $window")).
-		WithPanel(statPanel("Requests / s", "Inbound requests per second.", "reqps", instantStat(requestRate(in, nil, w)))).
-		WithPanel(statPanel("Error %", "Share of 5xx among inbound requests.", "percentunit", instantStat(errorRatio(in, nil, w))).
+		WithPanel(statPanel("Requests / s", "Requests $service answered per second, "+v.inboundTxt+".", "reqps", instantStat(requestRate(in, nil, w)))).
+		WithPanel(statPanel("Error %", "Share of 5xx among them.", "percentunit", instantStat(errorRatio(in, nil, w))).
 			Thresholds(thresholds("green", 0.001, "orange", 0.01, "red"))).
 		WithPanel(statPanel("p99", "Inbound p99 latency.", "s", instantStat(quantile(0.99, metricDuration, in, nil, w)))).
 		WithPanel(statPanel("p99.9", "Inbound p99.9 latency.", "s", instantStat(quantile(0.999, metricDuration, in, nil, w)))).
 		WithPanel(statPanel("Error budget left", "Of the tightest SLO, over its SLO window.", "percentunit",
-			instantStat(minBudgetLeft(slos))).Thresholds(thresholds("red", 0.0, "orange", 0.25, "green"))).
-		WithPanel(statPanel("Proxy overhead p99", "The sidecar's own p99 cost per request.", "s",
-			instantStat(quantile(0.99, metricOverhead, sel(`service="$service"`), nil, w)))).
-		WithRow(dashboard.NewRowBuilder("Traffic and errors")).
+			instantStat(minBudgetLeft(slos))).Thresholds(thresholds("red", 0.0, "orange", 0.25, "green")))
+	if v.hasProxy {
+		b = b.WithPanel(statPanel("Proxy overhead p99", "The sidecar's own p99 cost per request.", "s",
+			instantStat(quantile(0.99, metricOverhead, sel(`service="$service"`), nil, w))))
+	}
+	b = b.WithRow(dashboard.NewRowBuilder("Traffic and errors")).
 		WithPanel(timeseriesPanel("Requests by status class", "Inbound requests per second by status class.", "reqps",
 			series(requestRate(in, []string{"status_class"}, ri), "{{status_class}}")).
 			Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal))).
@@ -83,19 +112,42 @@ func serviceDashboard(svc Service, slos []slo.SLO) *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Routes")).
 		WithPanel(routeTable(in)).
 		WithRow(dashboard.NewRowBuilder("Edges")).
-		WithPanel(edgeTable("Inbound edges (callers)", "Callers of $service, as its own sidecar measured them. Exact p99 and p99.9 are the collector's HDR percentiles of the last complete minute.", in, "inbound")).
-		WithPanel(edgeTable("Outbound edges (callees)", "Services $service calls, as its sidecar measured them, each with its own tail.", out, "outbound")).
-		WithPanel(timeseriesPanel("p99 by caller", "Inbound p99 per calling service.", "s",
-			series(quantile(0.99, metricDuration, in, []string{"peer"}, ri), "{{peer}}"))).
-		WithPanel(timeseriesPanel("p99 by callee", "Outbound p99 per called service.", "s",
+		WithPanel(edgeTable("Inbound edges (callers)", "Callers of $service, "+v.inboundTxt+". Exact p99 and p99.9 are the collector's HDR percentiles of the last complete minute.",
+			in, v.callers, v.exactIn))
+	if v.hasProxy {
+		b = b.WithPanel(edgeTable("Outbound edges (callees)", "Services $service calls, as its sidecar measured them, each with its own tail.",
+			out, "peer", sel(`service="$service"`).and(outbound)))
+	}
+	b = b.WithPanel(timeseriesPanel("p99 by caller", "Inbound p99 per calling service.", "s",
+		series(quantile(0.99, metricDuration, in, []string{v.callers}, ri), "{{"+v.callers+"}}")))
+	if v.hasProxy {
+		b = b.WithPanel(timeseriesPanel("p99 by callee", "Outbound p99 per called service.", "s",
 			series(quantile(0.99, metricDuration, out, []string{"peer"}, ri), "{{peer}}"))).
-		WithRow(dashboard.NewRowBuilder("Proxy overhead")).
-		WithPanel(overhead.Span(24))
+			WithRow(dashboard.NewRowBuilder("Proxy overhead")).
+			WithPanel(overheadPanel())
+	}
 	b = sloPanels(b, slos)
+	if !v.hasProxy {
+		return b // no sidecar, no spans of its own: its calls are in its callers' traces
+	}
 	return b.
 		WithRow(dashboard.NewRowBuilder("Traces")).
 		WithPanel(traceTable("Recent traces", "The latest traces of $service from the Jaeger-compatible API; click a trace ID to open it.", traceSearch("A", "$service", "", ""))).
 		WithPanel(traceTable("Recent error traces", "Traces of $service with a span in error.", traceSearch("A", "$service", "error=true", "")))
+}
+
+// overheadPanel draws the sidecar's own cost per request by direction.
+func overheadPanel() *timeseries.PanelBuilder {
+	p := timeseriesPanel("Proxy overhead",
+		"The sidecar's own cost per request (meshlens_proxy_overhead_seconds), by direction.", "s")
+	for _, q := range []struct {
+		q      float64
+		legend string
+	}{{0.5, "p50"}, {0.99, "p99"}, {0.999, "p99.9"}} {
+		p = p.WithTarget(series(quantile(q.q, metricOverhead,
+			sel(`service="$service"`).and(`route=~"$route"`), []string{"direction"}, "$__rate_interval"), q.legend+" {{direction}}"))
+	}
+	return p.Span(24)
 }
 
 // instantStat is a range query for stats: the last value is shown, the
@@ -149,11 +201,11 @@ func routeTable(in sel) *table.PanelBuilder {
 		cols, nil, nil, "p99.9", true)
 }
 
-// edgeTable lists the peers on one side of the service with their own tail.
-func edgeTable(title, description string, s sel, direction string) *table.PanelBuilder {
+// edgeTable lists the peers on one side of the service (grouped by the
+// label peers, exact gauges selected by exact) with their own tail.
+func edgeTable(title, description string, s sel, peers string, exact sel) *table.PanelBuilder {
 	const w = "$window"
-	by := []string{"peer"}
-	exact := sel(`service="$service"`).and(`direction="` + direction + `"`)
+	by := []string{peers}
 	return mergedTable(title, description, []column{
 		{"A", "RPS", "reqps", requestRate(s, by, w)},
 		{"B", "Error %", "percentunit", errorRatio(s, by, w)},
