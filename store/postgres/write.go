@@ -1,0 +1,280 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/meshlens/meshlens/store"
+)
+
+var spanColumns = []string{"trace_id", "span_id", "parent_span_id", "service", "name", "kind", "start_ns",
+	"duration_ns", "status_code", "status_msg", "request_id", "attributes"}
+
+// createStaging makes the session's staging table once per connection; it
+// empties itself at every commit.
+const createStaging = `CREATE TEMP TABLE IF NOT EXISTS spans_staging (LIKE spans) ON COMMIT DELETE ROWS`
+
+// WriteSpans stores spans; a span already stored (same trace ID, span ID and
+// start) is left as it is. The spans are copied into the session's staging
+// table with binary COPY and moved into the partitions with one INSERT ...
+// ON CONFLICT DO NOTHING, in one transaction.
+func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) error {
+	if len(spans) == 0 {
+		return nil
+	}
+	var days []int64
+	last := int64(-1 << 62)
+	for i := range spans {
+		if d := dayOfNanos(spans[i].Start.UnixNano()); d != last {
+			days = append(days, d)
+			last = d
+		}
+	}
+	if err := s.ensureDays(ctx, days); err != nil {
+		return fmt.Errorf("postgres store: write spans: %w", err)
+	}
+	err := s.writeSpans(ctx, spans)
+	if isNoPartition(err) {
+		// Another collector dropped a day this one thought was there.
+		s.forgetDays()
+		if err = s.ensureDays(ctx, days); err == nil {
+			err = s.writeSpans(ctx, spans)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("postgres store: write %d spans: %w", len(spans), err)
+	}
+	return nil
+}
+
+func (s *Store) writeSpans(ctx context.Context, spans []store.Span) error {
+	type op struct{ service, name, kind string }
+	ops := map[op]struct{}{}
+	for i := range spans {
+		ops[op{clean(spans[i].Service), clean(spans[i].Name), clean(spans[i].Kind)}] = struct{}{}
+	}
+	var opService, opName, opKind []string
+	for o := range ops {
+		opService, opName, opKind = append(opService, o.service), append(opName, o.name), append(opKind, o.kind)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, createStaging); err != nil {
+			return fmt.Errorf("staging table: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spans_staging"}, spanColumns, &spanRows{spans: spans, i: -1}); err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO spans SELECT * FROM spans_staging ON CONFLICT DO NOTHING`); err != nil {
+			return fmt.Errorf("insert: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO operations (service, name, kind)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`, opService, opName, opKind); err != nil {
+			return fmt.Errorf("operations: %w", err)
+		}
+		return nil
+	})
+}
+
+// spanRows feeds spans to COPY, reusing one row slice.
+type spanRows struct {
+	spans []store.Span
+	i     int
+	row   [12]any
+	attrs map[string]string
+}
+
+func (r *spanRows) Next() bool { r.i++; return r.i < len(r.spans) }
+
+func (r *spanRows) Values() ([]any, error) {
+	sp := &r.spans[r.i]
+	r.row = [12]any{clean(sp.TraceID), clean(sp.SpanID), clean(sp.ParentSpanID), clean(sp.Service), clean(sp.Name),
+		clean(sp.Kind), sp.Start.UnixNano(), int64(sp.Duration), clean(sp.StatusCode), clean(sp.StatusMsg),
+		clean(sp.RequestID), nil}
+	if len(sp.Attributes) > 0 {
+		r.row[11] = cleanMap(sp.Attributes)
+	}
+	return r.row[:], nil
+}
+
+func (r *spanRows) Err() error { return nil }
+
+// clean makes s storable as PostgreSQL text: NUL bytes are dropped and
+// invalid UTF-8 replaced, so one malformed span cannot fail a batch forever.
+// Valid text is returned as it is.
+func clean(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+func cleanMap(m map[string]string) map[string]string {
+	for k, v := range m {
+		if clean(k) != k || clean(v) != v {
+			out := make(map[string]string, len(m))
+			for k, v := range m {
+				out[clean(k)] = clean(v)
+			}
+			return out
+		}
+	}
+	return m
+}
+
+type rollupID struct {
+	minute time.Time
+	key    [6]string
+	source string
+}
+
+// WriteRollups stores rollups, replacing any with the same minute, key and
+// source (the last one wins within a call). Minutes are truncated to the
+// minute.
+func (s *Store) WriteRollups(ctx context.Context, rollups []store.Rollup) error {
+	if len(rollups) == 0 {
+		return nil
+	}
+	idx := map[rollupID]int{}
+	var minutes []time.Time
+	var cols [12][]string
+	var counts []int64
+	var days []int64
+	for _, r := range rollups {
+		m := r.Minute.Truncate(time.Minute).UTC()
+		k := r.Key
+		id := rollupID{m, [6]string{clean(k.Service), clean(string(k.Direction)), clean(k.Peer), clean(k.Route), clean(k.Method), clean(k.StatusClass)}, clean(r.Source)}
+		vals := [...]string{id.key[0], id.key[1], id.key[2], id.key[3], id.key[4], id.key[5], id.source, clean(r.Total), clean(r.Upstream), clean(r.Overhead)}
+		if i, dup := idx[id]; dup {
+			counts[i] = r.Count
+			for c, v := range vals {
+				cols[c][i] = v
+			}
+			continue
+		}
+		idx[id] = len(minutes)
+		minutes = append(minutes, m)
+		counts = append(counts, r.Count)
+		for c, v := range vals {
+			cols[c] = append(cols[c], v)
+		}
+		if d := dayOf(m); len(days) == 0 || days[len(days)-1] != d {
+			days = append(days, d)
+		}
+	}
+	write := func() error {
+		return s.tx(ctx, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO rollups
+				(minute, service, direction, peer, route, method, status_class, source, total, upstream, overhead, count)
+				SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+					$8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])
+				ON CONFLICT (service, minute, direction, peer, route, method, status_class, source) DO UPDATE SET
+				count = excluded.count, total = excluded.total, upstream = excluded.upstream, overhead = excluded.overhead`,
+				minutes, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], counts)
+			return err
+		})
+	}
+	err := s.ensureDays(ctx, days)
+	if err == nil {
+		err = write()
+	}
+	if isNoPartition(err) {
+		s.forgetDays()
+		if err = s.ensureDays(ctx, days); err == nil {
+			err = write()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("postgres store: write %d rollups: %w", len(rollups), err)
+	}
+	return nil
+}
+
+// ObserveServices records services, widening first and last seen; HasProxy
+// once true stays true.
+func (s *Store) ObserveServices(ctx context.Context, services []store.Service) error {
+	if len(services) == 0 {
+		return nil
+	}
+	merged := map[string]store.Service{}
+	var order []string
+	for _, sv := range services {
+		name := clean(sv.Name)
+		if m, ok := merged[name]; ok {
+			sv.FirstSeen, sv.LastSeen = minTime(m.FirstSeen, sv.FirstSeen), maxTime(m.LastSeen, sv.LastSeen)
+			sv.HasProxy = sv.HasProxy || m.HasProxy
+		} else {
+			order = append(order, name)
+		}
+		merged[name] = sv
+	}
+	var first, last []int64
+	var proxied []bool
+	for _, n := range order {
+		sv := merged[n]
+		first, last, proxied = append(first, sv.FirstSeen.UnixNano()), append(last, sv.LastSeen.UnixNano()), append(proxied, sv.HasProxy)
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO services (name, first_seen_ns, last_seen_ns, has_proxy)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::boolean[])
+		ON CONFLICT (name) DO UPDATE SET
+		first_seen_ns = least(services.first_seen_ns, excluded.first_seen_ns),
+		last_seen_ns = greatest(services.last_seen_ns, excluded.last_seen_ns),
+		has_proxy = services.has_proxy OR excluded.has_proxy`, order, first, last, proxied)
+	if err != nil {
+		return fmt.Errorf("postgres store: observe %d services: %w", len(order), err)
+	}
+	return nil
+}
+
+// ObserveEdges records edges, widening first and last seen.
+func (s *Store) ObserveEdges(ctx context.Context, edges []store.Edge) error {
+	if len(edges) == 0 {
+		return nil
+	}
+	type pair struct{ caller, callee string }
+	merged := map[pair]store.Edge{}
+	var order []pair
+	for _, e := range edges {
+		p := pair{clean(e.Caller), clean(e.Callee)}
+		if m, ok := merged[p]; ok {
+			e.FirstSeen, e.LastSeen = minTime(m.FirstSeen, e.FirstSeen), maxTime(m.LastSeen, e.LastSeen)
+		} else {
+			order = append(order, p)
+		}
+		merged[p] = e
+	}
+	var callers, callees []string
+	var first, last []int64
+	for _, p := range order {
+		e := merged[p]
+		callers, callees = append(callers, p.caller), append(callees, p.callee)
+		first, last = append(first, e.FirstSeen.UnixNano()), append(last, e.LastSeen.UnixNano())
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO edges (caller, callee, first_seen_ns, last_seen_ns)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+		ON CONFLICT (caller, callee) DO UPDATE SET
+		first_seen_ns = least(edges.first_seen_ns, excluded.first_seen_ns),
+		last_seen_ns = greatest(edges.last_seen_ns, excluded.last_seen_ns)`, callers, callees, first, last)
+	if err != nil {
+		return fmt.Errorf("postgres store: observe %d edges: %w", len(order), err)
+	}
+	return nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
