@@ -44,8 +44,8 @@ func (w tLogWriter) Write(p []byte) (int, error) {
 }
 
 // newTest returns a started Telemetry with short retry waits, shut down when
-// the test ends.
-func newTest(t *testing.T, cfg Config) *Telemetry {
+// the test ends. tweaks run before Start.
+func newTest(t *testing.T, cfg Config, tweaks ...func(*Telemetry)) *Telemetry {
 	t.Helper()
 	tel, err := New(cfg, "checkout", nil, testLogger(t))
 	if err != nil {
@@ -55,6 +55,9 @@ func newTest(t *testing.T, cfg Config) *Telemetry {
 	if tel.spans != nil {
 		tel.spans.baseWait, tel.spans.maxWait = 5*time.Millisecond, 20*time.Millisecond
 		tel.spans.delay = 20 * time.Millisecond
+	}
+	for _, f := range tweaks {
+		f(tel)
 	}
 	if err := tel.Start(context.Background()); err != nil {
 		t.Fatal(err)
