@@ -21,7 +21,8 @@
 //     (not the raw path), Method one of the known HTTP methods (anything else
 //     as "_OTHER"), StatusClass via model.StatusClass or, for gRPC,
 //     model.GRPCStatusClass. Routes past Config.MaxRoutesPerService per
-//     service are folded into model.OtherRoute here.
+//     service are folded into model.OtherRoute here, and peers past 256 per
+//     service and direction into "unknown" (a caller names itself inbound).
 //   - Set Hop.Sampled: the incoming traceparent's sampled flag when the trace
 //     is continued, ShouldSample(traceID) when this proxy starts the trace.
 //     With sampling_ratio 0 no span is exported at all, whatever the flag.
@@ -56,5 +57,6 @@
 //	meshproxy_telemetry_backlog_intervals                gauge    histogram intervals waiting to be sent
 //	meshproxy_telemetry_span_queue_length                gauge    spans waiting to be exported
 //	meshproxy_telemetry_route_folds_total{service}       counter  requests recorded under route "other"
+//	meshproxy_telemetry_peer_folds_total{service}        counter  requests recorded under peer "unknown" (past 256 peers)
 //	meshproxy_telemetry_clamped_values_total{histogram}  counter  values above the histogram range
 package telemetry

@@ -12,7 +12,7 @@ import (
 type metrics struct {
 	t *Telemetry
 
-	hopRequests, dropped, sent, flushErrors, backlog, spanQueue, folds, clamped *prometheus.Desc
+	hopRequests, dropped, sent, flushErrors, backlog, spanQueue, folds, peerFolds, clamped *prometheus.Desc
 }
 
 var hopLabels = []string{"service", "direction", "peer", "route", "method", "status_class"}
@@ -34,13 +34,15 @@ func newMetrics(t *Telemetry) *metrics {
 			"Spans waiting to be exported.", nil, nil),
 		folds: prometheus.NewDesc("meshproxy_telemetry_route_folds_total",
 			`Requests recorded under route "other" because their service passed its route limit.`, []string{"service"}, nil),
+		peerFolds: prometheus.NewDesc("meshproxy_telemetry_peer_folds_total",
+			`Requests recorded under peer "unknown" because their service and direction passed the peer limit.`, []string{"service"}, nil),
 		clamped: prometheus.NewDesc("meshproxy_telemetry_clamped_values_total",
 			"Latencies above the histogram range, recorded as its highest value.", []string{"histogram"}, nil),
 	}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.hopRequests, m.dropped, m.sent, m.flushErrors, m.backlog, m.spanQueue, m.folds, m.clamped} {
+	for _, d := range []*prometheus.Desc{m.hopRequests, m.dropped, m.sent, m.flushErrors, m.backlog, m.spanQueue, m.folds, m.peerFolds, m.clamped} {
 		ch <- d
 	}
 }
@@ -80,6 +82,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.spanQueue, prometheus.GaugeValue, float64(queued))
 	counter(m.folds, &t.rec.folds, t.service)
+	counter(m.peerFolds, &t.rec.peerFolds, t.service)
 	counter(m.clamped, &t.rec.clampTotal, "total")
 	counter(m.clamped, &t.rec.clampUpstream, "upstream")
 	counter(m.clamped, &t.rec.clampOverhead, "overhead")

@@ -12,7 +12,16 @@ import (
 // pointing at the "other" hop. Past it a folded route is resolved under the
 // recorder's write lock on every request: correct, only slower, and only for
 // a proxy whose route vocabulary is far beyond its configured limit.
-const maxFoldAliases = 4096
+const maxFoldAliases = 1024
+
+// maxPeersPerService bounds the distinct peers of one service and
+// direction. An inbound peer is named by the caller, so without a bound a
+// caller could make the proxy keep a histogram set (about 1 MB) per name it
+// invents; past the bound new peers are recorded as unknownPeer.
+const maxPeersPerService = 256
+
+// unknownPeer is the peer of a hop whose other side is not identified.
+const unknownPeer = "unknown"
 
 // hopSet is the three histograms of one hop over one span of time.
 type hopSet struct {
@@ -67,18 +76,19 @@ type recorder struct {
 	mu      sync.Mutex // serialises inserts
 	entries []*hopEntry
 	routes  map[string]map[string]struct{} // service → routes seen
+	peers   map[string]map[string]struct{} // service and direction → peers seen
 	aliases int
 
 	// rotateMu serialises rotations; spare is the set a rotation swaps in.
 	rotateMu sync.Mutex
 	spare    *hopSet
 
-	folds                                    atomic.Uint64
+	folds, peerFolds                         atomic.Uint64
 	clampTotal, clampUpstream, clampOverhead atomic.Uint64
 }
 
 func newRecorder(maxRoutes int) *recorder {
-	r := &recorder{maxRoutes: maxRoutes, routes: map[string]map[string]struct{}{}}
+	r := &recorder{maxRoutes: maxRoutes, routes: map[string]map[string]struct{}{}, peers: map[string]map[string]struct{}{}}
 	m := map[model.HopKey]hopRef{}
 	r.keys.Store(&m)
 	return r
@@ -93,7 +103,12 @@ func (r *recorder) record(h *Hop) {
 		ref = r.insert(h.Key)
 	}
 	if ref.folded {
-		r.folds.Add(1)
+		if ref.e.key.Route != h.Key.Route {
+			r.folds.Add(1)
+		}
+		if ref.e.key.Peer != h.Key.Peer {
+			r.peerFolds.Add(1)
+		}
 	}
 	total := h.Total.Microseconds()
 	e := ref.e
@@ -118,7 +133,9 @@ func (r *recorder) record(h *Hop) {
 }
 
 // insert resolves a key not yet in the map, folding its route into "other"
-// when its service already has maxRoutes routes.
+// when its service already has maxRoutes routes, and its peer into
+// unknownPeer when its service and direction already have
+// maxPeersPerService peers.
 func (r *recorder) insert(k model.HopKey) hopRef {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -137,6 +154,19 @@ func (r *recorder) insert(k model.HopKey) hopRef {
 			target.Route = model.OtherRoute
 		} else {
 			routes[k.Route] = struct{}{}
+		}
+	}
+	pk := k.Service + " " + string(k.Direction)
+	peers := r.peers[pk]
+	if peers == nil {
+		peers = map[string]struct{}{}
+		r.peers[pk] = peers
+	}
+	if _, seen := peers[k.Peer]; !seen {
+		if k.Peer != unknownPeer && len(peers) >= maxPeersPerService {
+			target.Peer = unknownPeer
+		} else {
+			peers[k.Peer] = struct{}{}
 		}
 	}
 	ref := hopRef{folded: target != k}

@@ -244,3 +244,24 @@ func TestRecordClampsAndNoUpstream(t *testing.T) {
 			rec.clampTotal.Load(), rec.clampUpstream.Load(), rec.clampOverhead.Load())
 	}
 }
+
+// Callers inventing peer names cannot grow the key set without bound.
+func TestPeerFolding(t *testing.T) {
+	rec := newRecorder(10)
+	for i := range maxPeersPerService + 100 {
+		k := hopKey("/a", "GET", "2xx")
+		k.Direction, k.Peer = model.Inbound, fmt.Sprintf("caller-%d", i)
+		rec.record(&Hop{Key: k, Total: time.Millisecond})
+	}
+	entries := rec.snapshotEntries()
+	if len(entries) != maxPeersPerService+1 {
+		t.Fatalf("%d entries, want %d peers and unknown", len(entries), maxPeersPerService)
+	}
+	last := entries[len(entries)-1]
+	if last.key.Peer != unknownPeer || last.requestCount() != 100 {
+		t.Errorf("last entry %+v with %d requests", last.key, last.requestCount())
+	}
+	if rec.peerFolds.Load() != 100 || rec.folds.Load() != 0 {
+		t.Errorf("peer folds %d, route folds %d; want 100, 0", rec.peerFolds.Load(), rec.folds.Load())
+	}
+}
