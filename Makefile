@@ -26,8 +26,15 @@ test: test-deps build
 demo: build
 	./bin/meshlens demo
 
+# bench: the proxy benchmark of docs/benchmarks.md (about 12 minutes), then
+# the per-request telemetry path in go test -bench. BENCHFLAGS go to the
+# harness, e.g. BENCHFLAGS="-rounds 3 -only meshproxy,bare-go".
+BENCHFLAGS ?=
 bench: test-deps build
-	bash bench/run.sh
+	@mkdir -p bin/bench
+	$(GO) build -o bin/bench/ ./bench/harness ./bench/bareproxy ./bench/sink
+	taskset -c 0 bin/bench/harness $(BENCHFLAGS)
+	$(GO) test -run '^$$' -bench '^BenchmarkFinish$$' -benchmem -benchtime 1000000x ./proxy/telemetry
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
