@@ -154,23 +154,24 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	endpoint := up.pick()
 	h.UpstreamEndpoint = endpoint
 
-	timeout := rt.cfg.Timeouts.Response
+	// The response-header bound of plain requests is the transport's; a
+	// gRPC call with grpc-timeout gets a context deadline (and its own
+	// DEADLINE_EXCEEDED answer) instead.
+	out := new(http.Request)
+	*out = *r
+	var cancel context.CancelFunc = noCancel
+	armed := false
 	if grpc {
-		// A gRPC call may legitimately wait long for its first message;
-		// only the caller's own deadline bounds it.
-		timeout = 0
 		if d, ok := parseGRPCTimeout(headerValue(r.Header, "Grpc-Timeout")); ok {
-			timeout = d
+			var ctx context.Context
+			ctx, cancel = context.WithCancel(r.Context())
+			ex.cancel = cancel
+			ex.timedOut.Store(false)
+			ex.timer.Reset(d)
+			out = out.WithContext(ctx)
+			armed = true
 		}
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	ex.cancel = cancel
-	ex.timedOut.Store(false)
-	if timeout > 0 {
-		ex.timer.Reset(timeout)
-	}
-
-	out := r.WithContext(ctx)
 	u := *r.URL
 	u.Scheme, u.Host = scheme, endpoint
 	out.URL = &u
@@ -182,7 +183,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	upStart := time.Now()
 	resp, err := tr.RoundTrip(out)
-	if timeout > 0 && !ex.stopTimer() {
+	if armed && !ex.stopTimer() {
 		reusable = false
 	}
 	if err != nil {
@@ -212,7 +213,10 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, ex *exchange, grpc bool, err error) {
 	h := &ex.hop
 	m := f.p.metrics
-	if ex.timedOut.Load() {
+	var op *net.OpError
+	dial := errors.As(err, &op) && op.Op == "dial"
+	var ne net.Error
+	if ex.timedOut.Load() || (!dial && errors.As(err, &ne) && ne.Timeout() && r.Context().Err() == nil) {
 		m.upstreamError(f.dir, errKindTimeout)
 		h.Err = "upstream timeout"
 		writeError(w, h, grpc, http.StatusGatewayTimeout, grpcDeadlineExceeded, "meshproxy: upstream timeout")
@@ -224,8 +228,7 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, ex *exchange,
 		h.Status = statusClientClosed
 		return
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if dial {
 		m.upstreamError(f.dir, errKindConnect)
 		h.Err = "upstream connect failed"
 		writeError(w, h, grpc, http.StatusBadGateway, grpcUnavailable, "meshproxy: upstream unavailable (connect failed)")
@@ -235,6 +238,8 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, ex *exchange,
 	h.Err = "upstream connection failed"
 	writeError(w, h, grpc, http.StatusBadGateway, grpcUnavailable, "meshproxy: upstream unavailable (connection failed)")
 }
+
+func noCancel() {}
 
 // statusClientClosed is recorded for a caller that left before the
 // response (nginx's 499: a 4xx, not the server's fault).

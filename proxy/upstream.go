@@ -21,8 +21,13 @@ type upstream struct {
 	protocol  string
 	routes    *routeTable
 
-	h1  *http.Transport // HTTP/1.1 (or TLS with ALPN when protocol is tls)
-	h2c *http.Transport // cleartext HTTP/2 with prior knowledge; nil for tls
+	// http carries plain requests and bounds the wait for response headers
+	// (Timeouts.Response, enforced by the transport itself so the hot path
+	// needs no context or timer of its own). grpc carries gRPC calls with
+	// no such bound: a stream may wait long for its first message, and
+	// grpc-timeout is the caller's bound. upgrade carries Upgrade requests
+	// (HTTP/1.1 or TLS).
+	http, grpc, upgrade *http.Transport
 	// def is the definition the transports were built from, so a reload
 	// keeps an unchanged upstream's warm connection pool.
 	def string
@@ -37,35 +42,31 @@ func (u *upstream) pick() string {
 	return u.endpoints[int(n)%len(u.endpoints)]
 }
 
-// transport returns the transport and URL scheme for a request. "auto"
-// uses cleartext HTTP/2 for gRPC calls (gRPC needs HTTP/2) and HTTP/1.1
-// for everything else, which every app speaks.
+// transport returns the transport and URL scheme for a request.
 func (u *upstream) transport(grpc, upgrade bool) (*http.Transport, string) {
-	switch u.protocol {
-	case ProtocolTLS:
-		return u.h1, "https"
-	case ProtocolH2C:
-		if upgrade {
-			return u.h1, "http"
-		}
-		return u.h2c, "http"
-	case ProtocolHTTP1:
-		return u.h1, "http"
+	scheme := "http"
+	if u.protocol == ProtocolTLS {
+		scheme = "https"
 	}
-	if grpc && !upgrade {
-		return u.h2c, "http"
+	switch {
+	case upgrade:
+		return u.upgrade, scheme
+	case grpc:
+		return u.grpc, scheme
 	}
-	return u.h1, "http"
+	return u.http, scheme
 }
 
 func (u *upstream) closeIdle() {
-	u.h1.CloseIdleConnections()
-	if u.h2c != nil {
-		u.h2c.CloseIdleConnections()
+	for _, t := range []*http.Transport{u.http, u.grpc, u.upgrade} {
+		t.CloseIdleConnections()
 	}
 }
 
-// newUpstream builds an upstream and its transports.
+// newUpstream builds an upstream and its transports. "auto" speaks
+// HTTP/1.1 for plain requests and cleartext HTTP/2 for gRPC (which needs
+// HTTP/2); "h2c" speaks cleartext HTTP/2 for all but Upgrade requests;
+// "tls" negotiates HTTP/2 or HTTP/1.1 by ALPN.
 func newUpstream(name string, endpoints []string, protocol string, tlsc *ClientTLSConfig, routes []string, t TimeoutsConfig) (*upstream, error) {
 	rt, err := newRouteTable(routes)
 	if err != nil {
@@ -79,44 +80,52 @@ func newUpstream(name string, endpoints []string, protocol string, tlsc *ClientT
 		def:       fmt.Sprintf("%v|%s|%+v|%v|%+v", endpoints, protocol, tlsc, routes, t),
 	}
 	dialer := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
-	base := func() *http.Transport {
-		return &http.Transport{
+	newTransport := func(headerTimeout time.Duration, protos ...func(*http.Protocols, bool)) *http.Transport {
+		tr := &http.Transport{
 			DialContext:           dialer.DialContext,
 			MaxIdleConns:          0, // no global cap: the per-host cap sizes the pool
 			MaxIdleConnsPerHost:   t.MaxIdlePerUpstream,
 			IdleConnTimeout:       t.Idle,
+			ResponseHeaderTimeout: headerTimeout,
 			ExpectContinueTimeout: time.Second,
 			TLSHandshakeTimeout:   t.Connect,
 			DisableCompression:    true, // pass bodies through untouched
 			WriteBufferSize:       16 << 10,
 			ReadBufferSize:        16 << 10,
+			HTTP2: &http.HTTP2Config{
+				MaxConcurrentStreams: 1000,
+				SendPingTimeout:      30 * time.Second,
+				PingTimeout:          10 * time.Second,
+			},
 		}
+		var p http.Protocols
+		for _, set := range protos {
+			set(&p, true)
+		}
+		tr.Protocols = &p
+		return tr
 	}
-	u.h1 = base()
-	if protocol == ProtocolTLS {
+	h1 := (*http.Protocols).SetHTTP1
+	h2 := (*http.Protocols).SetHTTP2
+	h2c := (*http.Protocols).SetUnencryptedHTTP2
+	switch protocol {
+	case ProtocolTLS:
 		cfg, err := tlsc.clientConfig()
 		if err != nil {
 			return nil, err
 		}
-		u.h1.TLSClientConfig = cfg
-		u.h1.ForceAttemptHTTP2 = true
-		var p http.Protocols
-		p.SetHTTP1(true)
-		p.SetHTTP2(true)
-		u.h1.Protocols = &p
-		return u, nil
-	}
-	var p1 http.Protocols
-	p1.SetHTTP1(true)
-	u.h1.Protocols = &p1
-	u.h2c = base()
-	var p2 http.Protocols
-	p2.SetUnencryptedHTTP2(true)
-	u.h2c.Protocols = &p2
-	u.h2c.HTTP2 = &http.HTTP2Config{
-		MaxConcurrentStreams: 1000,
-		SendPingTimeout:      30 * time.Second,
-		PingTimeout:          10 * time.Second,
+		u.http, u.grpc, u.upgrade = newTransport(t.Response, h1, h2), newTransport(0, h1, h2), newTransport(0, h1)
+		for _, tr := range []*http.Transport{u.http, u.grpc, u.upgrade} {
+			tr.TLSClientConfig = cfg.Clone()
+		}
+	case ProtocolH2C:
+		u.http, u.grpc, u.upgrade = newTransport(t.Response, h2c), newTransport(0, h2c), newTransport(0, h1)
+	case ProtocolHTTP1:
+		u.http, u.grpc = newTransport(t.Response, h1), newTransport(0, h1)
+		u.upgrade = u.grpc
+	default: // auto
+		u.http, u.grpc = newTransport(t.Response, h1), newTransport(0, h2c)
+		u.upgrade = newTransport(0, h1)
 	}
 	return u, nil
 }
