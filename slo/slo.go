@@ -165,7 +165,7 @@ func (s *SLO) ErrorBudget() float64 { return ErrorBudget(s.Objective) }
 // the shortest decimal form ("0.25", "1", "0.005"). The collector formats
 // the label with this function, and the alerts select with it.
 func ThresholdLabel(d time.Duration) string {
-	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+	return strconv.FormatFloat(d.Seconds(), 'g', -1, 64)
 }
 
 // Thresholds returns the distinct latency thresholds of the latency SLOs in
@@ -181,5 +181,15 @@ func Thresholds(set []SLO) []time.Duration {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// ThresholdSeconds is Thresholds in seconds, the form of the collector's
+// analytics exporter setting `slo_thresholds`.
+func ThresholdSeconds(set []SLO) []float64 {
+	var out []float64
+	for _, d := range Thresholds(set) {
+		out = append(out, d.Seconds())
+	}
 	return out
 }
