@@ -146,3 +146,31 @@ func TestClientAbort(t *testing.T) {
 		t.Errorf("hop %+v", h)
 	}
 }
+
+// TestGRPCCallToNonGRPCError: an upstream HTTP 503 for a gRPC call reaches
+// the caller as HTTP 200 with grpc-status UNAVAILABLE.
+func TestGRPCCallToNonGRPCError(t *testing.T) {
+	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	}))
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	backend.Config.Protocols = &protos
+	backend.Start()
+	defer backend.Close()
+	p := startProxy(t, inboundConfig("users", hostPort(t, backend)))
+	req, _ := http.NewRequest("POST", "http://"+p.InboundAddr()+"/pkg.Svc/M", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
+	req.Header.Set("Content-Type", "application/grpc")
+	resp, err := h2cClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Grpc-Status") != "14" {
+		t.Errorf("%d %v", resp.StatusCode, resp.Header)
+	}
+	if h := p.sink.wait(t, 1)[0]; h.GRPCStatus != 14 || h.Key.StatusClass != "5xx" {
+		t.Errorf("hop %+v", h)
+	}
+}

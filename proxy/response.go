@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,18 @@ import (
 // upstream broke off mid-body.
 func (f *forwarder) copyResponse(w http.ResponseWriter, r *http.Request, resp *http.Response, ex *exchange, grpc bool, upStart time.Time) (abort bool) {
 	h := &ex.hop
+	if grpc && resp.StatusCode != http.StatusOK {
+		if _, ok := grpcStatusOf(resp.Header); !ok {
+			// An upstream that is not speaking gRPC (an HTTP error page from
+			// something in between): answer with the gRPC status the spec
+			// maps the HTTP status to, never a bare HTTP error.
+			code := grpcCodeForHTTP(resp.StatusCode)
+			resp.Body.Close()
+			h.Upstream = time.Since(upStart)
+			writeError(w, h, true, 0, code, "meshproxy: upstream answered HTTP "+strconv.Itoa(resp.StatusCode))
+			return false
+		}
+	}
 	removeHopByHop(resp.Header)
 	dst := w.Header()
 	rid := dst["X-Request-Id"]
@@ -192,4 +205,22 @@ func copyPooled(dst io.Writer, src io.Reader) {
 	bp := copyBufPool.Get().(*[]byte)
 	_, _ = io.CopyBuffer(dst, src, *bp)
 	copyBufPool.Put(bp)
+}
+
+// grpcCodeForHTTP maps an HTTP status to a gRPC code as gRPC's
+// "HTTP to gRPC status code mapping" document does.
+func grpcCodeForHTTP(status int) int {
+	switch status {
+	case http.StatusBadRequest:
+		return 13 // INTERNAL
+	case http.StatusUnauthorized:
+		return 16 // UNAUTHENTICATED
+	case http.StatusForbidden:
+		return 7 // PERMISSION_DENIED
+	case http.StatusNotFound:
+		return grpcUnimplemented
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return grpcUnavailable
+	}
+	return 2 // UNKNOWN
 }
