@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -130,7 +132,7 @@ func (e *spanEncoder) add(h *Hop) {
 	b = protowire.AppendBytes(b, h.SpanID[:])
 	if h.TraceState != "" {
 		b = protowire.AppendTag(b, fSpanTraceState, protowire.BytesType)
-		b = protowire.AppendString(b, h.TraceState)
+		b = protowire.AppendString(b, validUTF8(h.TraceState))
 	}
 	flags := uint32(flagSampled)
 	if h.ParentSpanID != ([8]byte{}) {
@@ -140,13 +142,14 @@ func (e *spanEncoder) add(h *Hop) {
 	}
 	// Span name per the HTTP conventions: "{method} {route}".
 	b = protowire.AppendTag(b, fSpanName, protowire.BytesType)
-	if h.Key.Route != "" {
-		b = protowire.AppendVarint(b, uint64(len(h.Key.Method)+1+len(h.Key.Route)))
-		b = append(b, h.Key.Method...)
+	method, route := validUTF8(h.Key.Method), validUTF8(h.Key.Route)
+	if route != "" {
+		b = protowire.AppendVarint(b, uint64(len(method)+1+len(route)))
+		b = append(b, method...)
 		b = append(b, ' ')
-		b = append(b, h.Key.Route...)
+		b = append(b, route...)
 	} else {
-		b = protowire.AppendString(b, h.Key.Method)
+		b = protowire.AppendString(b, method)
 	}
 	kind := uint64(spanKindServer)
 	if h.Key.Direction == model.Outbound {
@@ -210,7 +213,7 @@ func (e *spanEncoder) spanError(h *Hop) ([]byte, bool) {
 	defer func() { e.num = m[:0] }()
 	switch {
 	case h.Err != "":
-		m = append(m, h.Err...)
+		m = append(m, validUTF8(h.Err)...)
 		return m, true
 	case h.GRPCStatus > 0 && (h.Key.Direction == model.Outbound || model.GRPCStatusClass(h.GRPCStatus) == "5xx"):
 		m = append(m, "grpc-status "...)
@@ -224,6 +227,17 @@ func (e *spanEncoder) spanError(h *Hop) ([]byte, bool) {
 	return nil, false
 }
 
+// validUTF8 returns s with invalid UTF-8 replaced by U+FFFD: protobuf
+// strings must be UTF-8, and a receiver rejects the whole request over one
+// bad byte (header values such as User-Agent may carry any octet). It
+// allocates only for an invalid s.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
 func sizeBytes(field protowire.Number, n int) int {
 	return protowire.SizeTag(field) + protowire.SizeBytes(n)
 }
@@ -234,6 +248,7 @@ func appendStringAttr(b []byte, field protowire.Number, key, val string) []byte 
 	if val == "" {
 		return b
 	}
+	val = validUTF8(val)
 	anyLen := sizeBytes(fAnyString, len(val))
 	kvLen := sizeBytes(fKVKey, len(key)) + sizeBytes(fKVValue, anyLen)
 	b = protowire.AppendTag(b, field, protowire.BytesType)
@@ -266,6 +281,7 @@ func appendStringArrayAttr(b []byte, field protowire.Number, key, val string) []
 	if val == "" {
 		return b
 	}
+	val = validUTF8(val)
 	inner := sizeBytes(fAnyString, len(val))
 	arr := sizeBytes(fArrayValues, inner)
 	anyLen := sizeBytes(fAnyArray, arr)
