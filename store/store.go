@@ -121,3 +121,38 @@ type Operation struct {
 	Name string
 	Kind string
 }
+
+// Compaction is the merge of every rollup of one service and direction over
+// one period (a minute or an hour), across hop keys and sources. Queries that
+// need no finer key read compactions instead of thousands of rollups.
+// Generation is the period's write generation the compaction was built from;
+// a compaction is current while no rollup of its service and period has been
+// written since.
+type Compaction struct {
+	Service    string
+	Direction  model.Direction
+	Start      time.Time // UTC, aligned to Period
+	Period     time.Duration
+	Generation int64
+	Count      int64
+	Total      string
+	Upstream   string
+	Overhead   string
+}
+
+// Compactions is implemented by stores that keep compactions (both drivers
+// do). WriteRollups bumps the generation of the minute and the hour of every
+// (service, minute) it writes. Package store/rollup builds the compactions
+// and uses them; nothing else needs to.
+type Compactions interface {
+	// RollupGenerations returns the current write generation of the
+	// service's periods of the given length starting in [from, to); a period
+	// never written has none (generation 0).
+	RollupGenerations(ctx context.Context, service string, period time.Duration, from, to time.Time) (map[time.Time]int64, error)
+	// CurrentCompactions returns the service's compactions of the given
+	// period length starting in [from, to) whose generation is current.
+	CurrentCompactions(ctx context.Context, service string, period time.Duration, from, to time.Time) ([]Compaction, error)
+	// WriteCompactions stores compactions, replacing any of the same
+	// service, direction, period and start.
+	WriteCompactions(ctx context.Context, cs []Compaction) error
+}

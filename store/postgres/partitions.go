@@ -149,6 +149,13 @@ func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM rollups WHERE minute < $1`, t); err != nil {
 			return fmt.Errorf("delete rollups before %v: %w", t, err)
 		}
+		// A compaction of a period that starts before t may hold dropped
+		// rollups; its generation row goes with it.
+		for _, table := range []string{"rollup_compactions", "rollup_generations"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE start < $1`, t); err != nil {
+				return fmt.Errorf("delete %s before %v: %w", table, t, err)
+			}
+		}
 		return nil
 	})
 	if err != nil {

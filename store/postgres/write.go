@@ -175,7 +175,10 @@ func (s *Store) WriteRollups(ctx context.Context, rollups []store.Rollup) error 
 				ON CONFLICT (service, minute, direction, peer, route, method, status_class, source) DO UPDATE SET
 				count = excluded.count, total = excluded.total, upstream = excluded.upstream, overhead = excluded.overhead`,
 				minutes, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], counts)
-			return err
+			if err != nil {
+				return err
+			}
+			return bumpGenerations(ctx, tx, cols[0], minutes)
 		})
 	}
 	err := s.ensureDays(ctx, days)

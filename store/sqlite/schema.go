@@ -60,4 +60,27 @@ var schema = [][]string{
 			PRIMARY KEY (caller, callee)
 		) WITHOUT ROWID`,
 	},
+	2: {
+		`CREATE TABLE rollup_generations (
+			service  TEXT    NOT NULL,
+			period_s INTEGER NOT NULL,
+			start    INTEGER NOT NULL,
+			gen      INTEGER NOT NULL,
+			PRIMARY KEY (service, period_s, start)
+		) WITHOUT ROWID`,
+		`CREATE INDEX rollup_generations_start ON rollup_generations (start)`,
+		`CREATE TABLE rollup_compactions (
+			service   TEXT    NOT NULL,
+			direction TEXT    NOT NULL,
+			period_s  INTEGER NOT NULL,
+			start     INTEGER NOT NULL,
+			gen       INTEGER NOT NULL,
+			count     INTEGER NOT NULL,
+			total     TEXT    NOT NULL,
+			upstream  TEXT    NOT NULL,
+			overhead  TEXT    NOT NULL,
+			PRIMARY KEY (service, period_s, start, direction)
+		) WITHOUT ROWID`,
+		`CREATE INDEX rollup_compactions_start ON rollup_compactions (start)`,
+	},
 }

@@ -82,7 +82,7 @@ func (s *Store) WriteRollups(ctx context.Context, rollups []store.Rollup) error 
 				return fmt.Errorf("write rollups: %s %v: %w", r.Minute.UTC().Format(time.RFC3339), k, err)
 			}
 		}
-		return nil
+		return bumpGenerations(ctx, tx, rollups)
 	})
 }
 
@@ -135,6 +135,13 @@ func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM rollups WHERE minute < ?`, t.Unix()); err != nil {
 			return fmt.Errorf("drop rollups: %w", err)
+		}
+		// A compaction of a period that starts before t may hold dropped
+		// rollups; its generation row goes with it.
+		for _, table := range []string{"rollup_compactions", "rollup_generations"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE start < ?`, t.Unix()); err != nil {
+				return fmt.Errorf("drop %s: %w", table, err)
+			}
 		}
 		return nil
 	})

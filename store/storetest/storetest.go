@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Services", testServices},
 		{"Edges", testEdges},
 		{"DropBefore", testDropBefore},
+		{"RollupQuery", testRollupQuery},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,7 +280,7 @@ func histogram(t *testing.T, values ...int64) string {
 	return s
 }
 
-func rollup(t *testing.T, minute time.Time, k model.HopKey, source string, values ...int64) store.Rollup {
+func newRollup(t *testing.T, minute time.Time, k model.HopKey, source string, values ...int64) store.Rollup {
 	return store.Rollup{
 		Minute: minute, Key: k, Source: source, Count: int64(len(values)),
 		Total: histogram(t, values...), Upstream: histogram(t, values...), Overhead: histogram(t, 1),
@@ -295,11 +296,11 @@ func key(service string, dir model.Direction, peer, route string) model.HopKey {
 func testRollupsReplace(t *testing.T, st store.Store) {
 	c := ctx(t)
 	k := key("api", model.Inbound, "web", "/users")
-	first := rollup(t, minute0, k, "proxy-1", 100, 200)
-	second := rollup(t, minute0, k, "proxy-2", 300)
+	first := newRollup(t, minute0, k, "proxy-1", 100, 200)
+	second := newRollup(t, minute0, k, "proxy-2", 300)
 	must(t, st.WriteRollups(c, []store.Rollup{first, second}))
 	// The same (minute, key, source) again replaces the row.
-	replaced := rollup(t, minute0, k, "proxy-1", 100, 200, 250)
+	replaced := newRollup(t, minute0, k, "proxy-1", 100, 200, 250)
 	must(t, st.WriteRollups(c, []store.Rollup{replaced}))
 	must(t, st.WriteRollups(c, []store.Rollup{replaced}))
 	got, err := st.Rollups(c, store.RollupFilter{From: minute0, To: minute0.Add(time.Minute)})
@@ -309,7 +310,7 @@ func testRollupsReplace(t *testing.T, st store.Store) {
 		t.Fatalf("rollups:\n got %+v\nwant %+v", got, want)
 	}
 	// A minute not on the minute is stored truncated.
-	late := rollup(t, minute0.Add(90*time.Second), k, "proxy-1", 7)
+	late := newRollup(t, minute0.Add(90*time.Second), k, "proxy-1", 7)
 	must(t, st.WriteRollups(c, []store.Rollup{late}))
 	got, err = st.Rollups(c, store.RollupFilter{From: minute0.Add(time.Minute), To: minute0.Add(2 * time.Minute)})
 	must(t, err)
@@ -329,7 +330,7 @@ func testRollupFilters(t *testing.T, st store.Store) {
 	var all []store.Rollup
 	for m := range 3 {
 		for _, k := range keys {
-			all = append(all, rollup(t, minute0.Add(time.Duration(m)*time.Minute), k, "p", int64(m+1)))
+			all = append(all, newRollup(t, minute0.Add(time.Duration(m)*time.Minute), k, "p", int64(m+1)))
 		}
 	}
 	must(t, st.WriteRollups(c, all))
@@ -426,12 +427,12 @@ func testDropBefore(t *testing.T, st store.Store) {
 	for d := range 4 { // days day-3 .. day
 		at := day.AddDate(0, 0, d-3).Add(12 * time.Hour)
 		spans = append(spans, span(d+1, 1, "api", "op", at, time.Millisecond))
-		rollups = append(rollups, rollup(t, at, k, "p", 1))
+		rollups = append(rollups, newRollup(t, at, k, "p", 1))
 	}
 	// Around a cutoff inside a day.
 	cut := day.Add(6 * time.Hour)
 	spans = append(spans, span(10, 1, "api", "op", cut.Add(-time.Nanosecond), time.Millisecond), span(11, 1, "api", "op", cut, time.Millisecond))
-	rollups = append(rollups, rollup(t, cut.Add(-time.Minute), k, "p", 1), rollup(t, cut, k, "p", 1))
+	rollups = append(rollups, newRollup(t, cut.Add(-time.Minute), k, "p", 1), newRollup(t, cut, k, "p", 1))
 	must(t, st.WriteSpans(c, spans))
 	must(t, st.WriteRollups(c, rollups))
 

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS rollup_compactions;
+DROP TABLE IF EXISTS rollup_generations;
