@@ -111,3 +111,8 @@ func checkExpr(what, expr string) error {
 	}
 	return nil
 }
+
+// ErrorRatioQuery is the PromQL for an SLO's error ratio over window w,
+// computed from the raw metrics (what the recording rules record), for
+// `meshlens slo status` and dashboards that cannot rely on the rules.
+func ErrorRatioQuery(s *slo.SLO, w time.Duration) string { return errorRatioExpr(s, w) }

@@ -7,6 +7,9 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/meshlens/meshlens/alerts"
+	"github.com/meshlens/meshlens/slo"
 )
 
 // generator is one `meshlens generate KIND` subcommand. run gets the
@@ -70,4 +73,70 @@ func exitCodeForFlagErr(err error) int {
 		return 0
 	}
 	return 2
+}
+
+func init() {
+	registerGenerator("alerts", generator{
+		summary: "Prometheus SLO burn-rate rules, promtool tests and an Alertmanager route for every service",
+		run:     runGenerateAlerts,
+	})
+}
+
+func runGenerateAlerts(ctx context.Context, args []string) int {
+	fs, in := newSLOFlags("generate alerts")
+	var (
+		out, scale, reload string
+		cfg                alerts.Config
+	)
+	fs.StringVar(&out, "out", "", "output `DIR` (required): slo-<service>.rules.yml, slo-<service>.test.yml, meshlens-alertmanager.yml, meshlens-alertmanager.tmpl")
+	fs.StringVar(&scale, "window-scale", "1", "scale every window by a `FACTOR` or FROM=TO (tests: 1h=1m)")
+	fs.DurationVar(&cfg.EvaluationInterval, "evaluation-interval", 0, "rule evaluation interval before scaling (default 30s)")
+	fs.StringVar(&cfg.RunbookURL, "runbook-url", "", "runbook URL `TEMPLATE` (Prometheus template: {{ $labels.service }}, {{ $labels.slo }})")
+	fs.StringVar(&cfg.GrafanaURL, "grafana-url", "", "Grafana base `URL` for dashboard links (default "+alerts.DefaultGrafanaURL+")")
+	fs.StringVar(&cfg.TraceSearchURL, "trace-url", "", "trace search UI base `URL` (default "+alerts.DefaultTraceSearchURL+")")
+	fs.StringVar(&cfg.PageWebhookURL, "page-webhook-url", "", "Alertmanager webhook `URL` for pages")
+	fs.StringVar(&cfg.TicketWebhookURL, "ticket-webhook-url", "", "Alertmanager webhook `URL` for tickets")
+	fs.StringVar(&reload, "reload", "", "POST `URL`/-/reload of this Prometheus after writing (needs --web.enable-lifecycle)")
+	if err := fs.Parse(args); err != nil {
+		return exitCodeForFlagErr(err)
+	}
+	if out == "" || fs.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "meshlens generate alerts: --out DIR is required (and no positional arguments)")
+		return 2
+	}
+	f, err := alerts.ParseWindowScale(scale)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "meshlens generate alerts: --window-scale: %v\n", err)
+		return 2
+	}
+	cfg.WindowScale = f
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "meshlens generate alerts: %v\n", err)
+		return 2
+	}
+	if err := in.load(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "meshlens generate alerts: %v\n", err)
+		return 1
+	}
+	defer in.close()
+	set := in.set()
+	files, err := alerts.Generate(set, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "meshlens generate alerts: %v\n", err)
+		return 1
+	}
+	changed, err := alerts.WriteDir(out, files)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "meshlens generate alerts: %v\n", err)
+		return 1
+	}
+	if changed && reload != "" {
+		if err := alerts.Reload(ctx, in.client, reload); err != nil {
+			fmt.Fprintf(os.Stderr, "meshlens generate alerts: %v\n", err)
+			return 1
+		}
+	}
+	fmt.Printf("alerts: %d SLOs of %d services, %d files in %s (changed: %v); thresholds to count: %v\n",
+		len(set), len(slo.Services(set)), len(files), out, changed, slo.Thresholds(set))
+	return 0
 }
