@@ -181,6 +181,14 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out.Body = nil // no body: don't make the transport send a chunked empty one
 	}
 
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		// Let an HTTP/1.1 request body keep streaming upstream after the
+		// response has started (bidirectional streams); HTTP/2 always can.
+		if fd, ok := w.(interface{ EnableFullDuplex() error }); ok {
+			_ = fd.EnableFullDuplex()
+		}
+	}
+
 	upStart := time.Now()
 	resp, err := tr.RoundTrip(out)
 	if armed && !ex.stopTimer() {
