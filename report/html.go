@@ -30,9 +30,10 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 func WriteHTML(w io.Writer, r *Report) error {
 	data, err := json.Marshal(struct {
 		Distributions []Distribution `json:"distributions"`
+		Previous      []Distribution `json:"previous_distributions"`
 		Timeline      []Series       `json:"timeline"`
 		StepSeconds   float64        `json:"step_seconds"`
-	}{r.Distributions, r.Timeline, r.StepSeconds})
+	}{r.Distributions, r.PreviousDistributions, r.Timeline, r.StepSeconds})
 	if err != nil {
 		return fmt.Errorf("html report data: %w", err)
 	}

@@ -76,8 +76,11 @@ type Report struct {
 	// Distributions are the percentile distributions of every service over
 	// the window, in the order of Services.
 	Distributions []Distribution `json:"distributions"`
-	// Timeline is the latency over time of every service, in the order of
-	// Services.
+	// PreviousDistributions are the same for the previous window, for the
+	// services that had traffic in it.
+	PreviousDistributions []Distribution `json:"previous_distributions"`
+	// Timeline is the latency over time of every service across both
+	// windows, in the order of Services.
 	Timeline []Series `json:"timeline"`
 	// Intervals are the per-step histograms of every service (WriteHlog).
 	Intervals []Interval `json:"-"`
@@ -210,16 +213,25 @@ func FromRollups(rs []store.Rollup, o Options) (*Report, error) {
 			inbound[r.Key.Service] = true
 		}
 	}
-	sort.SliceStable(rs, func(i, j int) bool { return at(rs[i]).Before(at(rs[j])) })
-	tl := newTimeline(o.From.Truncate(time.Minute), step)
+	// Without At, windows select whole minutes (the minutes that start in
+	// them); with At, the instants At gives.
+	inWindow := func(r store.Rollup, from, to time.Time) bool {
+		t := r.Minute
+		if o.At != nil {
+			t = at(r)
+		} else {
+			from = from.Truncate(time.Minute)
+			if !to.Equal(o.To) {
+				to = to.Truncate(time.Minute)
+			}
+		}
+		return !t.Before(from) && t.Before(to)
+	}
+	tl := newTimeline(prevFrom.Truncate(time.Minute), step)
 	for i, r := range rs {
 		m := r.Minute
-		var cur bool
-		switch {
-		case !m.Before(o.From.Truncate(time.Minute)) && m.Before(o.To):
-			cur = true
-		case !m.Before(prevFrom.Truncate(time.Minute)) && m.Before(o.From.Truncate(time.Minute)):
-		default:
+		cur := inWindow(r, o.From, o.To)
+		if !cur && !inWindow(r, prevFrom, o.From) {
 			continue
 		}
 		if r.Total == "" {
@@ -233,16 +245,18 @@ func FromRollups(rs []store.Rollup, o Options) (*Report, error) {
 		for _, k := range rowKeys(r.Key, inbound) {
 			b.add(k, cur, h, isErr)
 		}
-		if cur {
-			if svc, ok := serviceOf(r.Key, inbound); ok {
-				tl.add(at(r), svc, h, isErr)
-			}
+		if svc, ok := serviceOf(r.Key, inbound); ok {
+			tl.add(at(r), svc, h, isErr)
 		}
 	}
 	rep := &Report{From: o.From.UTC(), To: o.To.UTC(), PreviousFrom: prevFrom.UTC(), StepSeconds: step.Seconds()}
 	rep.Services, rep.Edges, rep.Routes = b.rows()
 	for _, row := range rep.Services {
-		rep.Distributions = append(rep.Distributions, Distribution{Service: row.Service, Points: distribution(b.cur[rowKey{kind: "service", service: row.Service, measuredBy: row.MeasuredBy}].h)})
+		k := rowKey{kind: "service", service: row.Service, measuredBy: row.MeasuredBy}
+		rep.Distributions = append(rep.Distributions, Distribution{Service: row.Service, Points: distribution(b.cur[k].h)})
+		if p := b.prev[k]; p != nil {
+			rep.PreviousDistributions = append(rep.PreviousDistributions, Distribution{Service: row.Service, Points: distribution(p.h)})
+		}
 		series, intervals := tl.series(row.Service)
 		rep.Timeline = append(rep.Timeline, series)
 		rep.Intervals = append(rep.Intervals, intervals...)

@@ -169,7 +169,7 @@ func TestReportFigures(t *testing.T) {
 	want := hdr.New()
 	var errs int64
 	for _, x := range rs {
-		if x.Key.Service != "payments" || x.Minute.Before(t0.Add(time.Hour)) {
+		if x.Key.Service != "payments" || x.Key.Direction != model.Inbound || x.Minute.Before(t0.Add(time.Hour)) {
 			continue
 		}
 		h, err := hdr.Decode(x.Total)
@@ -231,8 +231,8 @@ func TestReportFigures(t *testing.T) {
 			t.Errorf("edge %s measured by %q, want %q", k, edges[k], v)
 		}
 	}
-	if n := len(r.Timeline[0].Points); n != 12 {
-		t.Errorf("timeline points = %d, want 12 five-minute steps", n)
+	if n := len(r.Timeline[0].Points); n != 24 {
+		t.Errorf("timeline points = %d, want 24 five-minute steps over both windows", n)
 	}
 }
 
@@ -263,7 +263,7 @@ func TestHlogReadsBack(t *testing.T) {
 		t.Errorf("read %d intervals, wrote %d", n, len(r.Intervals))
 	}
 	for _, s := range r.Services {
-		if perTag[s.Service] != s.Current.Requests {
+		if perTag[s.Service] != s.Current.Requests+s.Previous.Requests {
 			t.Errorf("tag %s: %d values in the log, %d in the report", s.Service, perTag[s.Service], s.Current.Requests)
 		}
 	}

@@ -67,8 +67,9 @@
     var W = +svg.getAttribute("width"), H = +svg.getAttribute("height");
     var m = { l: 64, r: 16, t: 12, b: 40 };
     var dists = (data.distributions || []).filter(function (d) { return d.points && d.points.length; });
+    var prev = (data.previous_distributions || []).filter(function (d) { return d.points && d.points.length; });
     var maxN = 1, lo = Infinity, hi = 1, n = 0;
-    dists.forEach(function (d) {
+    dists.concat(prev).forEach(function (d) {
       d.points.forEach(function (p) {
         maxN = Math.max(maxN, p.nines);
         lo = Math.min(lo, Math.max(p.us, 1));
@@ -86,14 +87,26 @@
       text(svg, x(i), H - m.b + 16, ninesLabel(i));
     }
     text(svg, (W + m.l) / 2, H - 6, "percentile");
-    dists.forEach(function (d, k) {
-      var color = COLORS[k % COLORS.length];
+    var colorOf = {};
+    dists.forEach(function (d, k) { colorOf[d.service] = COLORS[k % COLORS.length]; });
+    prev.forEach(function (d) {
+      if (!colorOf[d.service]) return;
+      polyline(svg, d.points.map(function (p) { return x(p.nines).toFixed(1) + "," + y(Math.max(p.us, 1)).toFixed(1); }), colorOf[d.service], 1.2, "4 3");
+    });
+    dists.forEach(function (d) {
+      var color = colorOf[d.service];
       polyline(svg, d.points.map(function (p) { n++; return x(p.nines).toFixed(1) + "," + y(Math.max(p.us, 1)).toFixed(1); }), color);
       var s = document.createElement("span");
       s.innerHTML = '<i style="background:' + color + '"></i>';
       s.appendChild(document.createTextNode(d.service));
       legend.appendChild(s);
     });
+    if (prev.length) {
+      var s = document.createElement("span");
+      s.innerHTML = '<i style="background:repeating-linear-gradient(90deg,#555 0 4px,transparent 4px 7px)"></i>';
+      s.appendChild(document.createTextNode("dashed: previous window"));
+      legend.appendChild(s);
+    }
     if (!dists.length) text(svg, W / 2, H / 2, "no traffic in the window");
     svg.setAttribute("data-points", n);
     svg.setAttribute("data-lines", dists.length);
