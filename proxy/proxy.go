@@ -56,6 +56,7 @@ type Proxy struct {
 	tlsLn                    *tlsGuardListener
 
 	draining  atomic.Bool
+	stopped   atomic.Bool
 	serveWG   sync.WaitGroup
 	stopWatch chan struct{}
 	watchWG   sync.WaitGroup
@@ -76,6 +77,7 @@ func New(o Options) (*Proxy, error) {
 	if o.Sink == nil {
 		return nil, errors.New("proxy: Options.Sink is required")
 	}
+	o.Config = o.Config.Defaults()
 	if err := o.Config.Validate(); err != nil {
 		return nil, err
 	}
@@ -239,6 +241,7 @@ func (p *Proxy) Reload(next Config) error {
 }
 
 func (p *Proxy) reload(next Config) error {
+	next = next.Defaults()
 	if err := next.Validate(); err != nil {
 		return err
 	}
@@ -357,6 +360,9 @@ func (p *Proxy) trackHijacked(c net.Conn) (untrack func()) {
 // connections) until ctx ends or the drain timeout passes, closes what is
 // left, then flushes telemetry by closing the sink when it can be closed.
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	if p.stopped.Swap(true) {
+		return nil
+	}
 	p.draining.Store(true)
 	close(p.stopWatch)
 	p.watchWG.Wait()
