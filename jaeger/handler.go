@@ -196,85 +196,12 @@ func (h *handler) searchTraces(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	candidates, filter, err := h.candidates(r, ts)
+	traces, err := findTraces(ctx, h.store, ts)
 	if err != nil {
 		h.storeError(w, "search traces", err)
 		return
 	}
-	traces := []Trace{}
-	for _, id := range candidates {
-		if len(traces) >= ts.Query.Limit {
-			break
-		}
-		spans, err := h.store.Trace(ctx, id)
-		if errors.Is(err, store.ErrNotFound) || err == nil && len(spans) == 0 {
-			continue // removed by retention since the search
-		}
-		if err != nil {
-			h.storeError(w, "read trace", err)
-			return
-		}
-		if filter && !traceMatches(spans, ts) {
-			continue
-		}
-		traces = append(traces, toTrace(spans))
-	}
 	writeData(w, traces, len(traces))
-}
-
-// candidateFactor is how many more candidates a search reads from the store
-// when some of its conditions are checked after reading (derived tags).
-const candidateFactor = 4
-
-// candidates returns the IDs of the traces to read for a search, newest
-// first, and whether each must still be checked against the search.
-func (h *handler) candidates(r *http.Request, ts traceSearch) ([]string, bool, error) {
-	ctx := r.Context()
-	if ts.RequestID != "" {
-		id, err := h.store.TraceIDByRequestID(ctx, ts.RequestID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		return []string{normalizeTraceID(id)}, true, nil
-	}
-	q := ts.Query
-	if len(ts.Derived) > 0 {
-		q.Limit = min(q.Limit*candidateFactor, MaxLimit*candidateFactor)
-	}
-	ids, err := h.store.FindTraceIDs(ctx, q)
-	return ids, len(ts.Derived) > 0, err
-}
-
-// traceMatches reports whether one span of the trace meets every condition
-// of the search (Jaeger's rule: service, operation, tags and duration on the
-// same span).
-func traceMatches(spans []store.Span, ts traceSearch) bool {
-	q := ts.Query
-	want := make(map[string]string, len(q.Tags)+len(ts.Derived))
-	for k, v := range q.Tags {
-		want[k] = v
-	}
-	for k, v := range ts.Derived {
-		want[k] = v
-	}
-	for _, s := range spans {
-		if s.Service != q.Service || q.Operation != "" && s.Name != q.Operation {
-			continue
-		}
-		if q.MinDuration > 0 && s.Duration < q.MinDuration || q.MaxDuration > 0 && s.Duration > q.MaxDuration {
-			continue
-		}
-		if s.Start.Before(q.Start) || s.Start.After(q.End) {
-			continue
-		}
-		if spanMatches(s, want) {
-			return true
-		}
-	}
-	return false
 }
 
 func (h *handler) dependencies(w http.ResponseWriter, r *http.Request) {

@@ -386,3 +386,38 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("missing trace IDs: %+v", env)
 	}
 }
+
+// TestSearchPagesThroughCandidates: a search on a derived tag finds an error
+// trace older than more healthy traces than one page of candidates holds.
+func TestSearchPagesThroughCandidates(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var spans []store.Span
+	const healthy = 2*pageSize + 50
+	for i := 0; i <= healthy; i++ {
+		status := "ok"
+		if i == 0 {
+			status = "error" // the oldest trace
+		}
+		spans = append(spans, store.Span{TraceID: fmt.Sprintf("%032x", i+1), SpanID: fmt.Sprintf("%016x", i+1),
+			Service: "bulk", Name: "GET /", Kind: "server", Start: t0.Add(time.Duration(i) * time.Millisecond),
+			Duration: time.Millisecond, StatusCode: status})
+	}
+	if err := st.WriteSpans(ctx, spans); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(newHandler(st, nil, func() time.Time { return t0.Add(time.Minute) }))
+	defer srv.Close()
+	env := get[[]jTrace](t, srv, "/api/traces?service=bulk&limit=20&tags="+url.QueryEscape(`{"error":"true"}`), 200)
+	if len(env.Data) != 1 || env.Data[0].TraceID != fmt.Sprintf("%032x", 1) {
+		t.Fatalf("error search found %d traces, want the oldest one", len(env.Data))
+	}
+	ok := get[[]jTrace](t, srv, "/api/traces?service=bulk&limit=5&tags="+url.QueryEscape(`{"otel.status_code":"OK"}`), 200)
+	if len(ok.Data) != 5 || ok.Data[0].TraceID != fmt.Sprintf("%032x", healthy+1) {
+		t.Fatalf("OK search = %d traces, first %v", len(ok.Data), ok.Data)
+	}
+}
