@@ -215,6 +215,40 @@ alerting:
 			t.Errorf("alert for a healthy service: %+v", a)
 		}
 	}
+
+	// The CLI reads the same picture from Prometheus.
+	status := output(t, ctx, meshlens, "slo", "status", "--prometheus", promAPI, "--service", "web", "--service", "api")
+	t.Logf("meshlens slo status:\n%s", status)
+	for _, line := range strings.Split(status, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 || (f[0] != "api-availability" && f[0] != "web-availability") {
+			continue
+		}
+		burn5m := strings.TrimPrefix(f[len(f)-7], "5m=")
+		b, err := strconv.ParseFloat(burn5m, 64)
+		switch {
+		case err != nil:
+			t.Errorf("status line without a 5m burn rate: %q", line)
+		case f[0] == "api-availability" && b < 14.4:
+			t.Errorf("api burn rate over 5m %v, want > 14.4: %q", b, line)
+		case f[0] == "web-availability" && b != 0:
+			t.Errorf("web burn rate over 5m %v, want 0: %q", b, line)
+		}
+	}
+	propose := output(t, ctx, meshlens, "slo", "propose", "--prometheus", promAPI)
+	t.Logf("meshlens slo propose:\n%s", propose)
+	if !strings.Contains(propose, "api-latency") || !strings.Contains(propose, "web-latency") {
+		t.Errorf("propose does not cover both discovered services:\n%s", propose)
+	}
+}
+
+func output(t *testing.T, ctx context.Context, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v", filepath.Base(bin), strings.Join(args, " "), err)
+	}
+	return string(out)
 }
 
 // alertmanagerBinary finds Alertmanager: upstream's name, or Debian's.

@@ -175,7 +175,7 @@ func Propose(c DefaultsConfig, history []ServiceHistory) []Proposal {
 			p.Why = "threshold set for the service"
 		case h.Requests > 0 && h.Quantile > 0:
 			threshold = ReadableThreshold(h.Quantile)
-			p.Why = fmt.Sprintf("p%s %v over %d requests in the last %v, rounded up", quantileName(c.HistoryQuantile), h.Quantile, h.Requests, formatDuration(c.HistoryWindow))
+			p.Why = fmt.Sprintf("p%s %v over %d requests in the last %v, rounded up", quantileName(c.HistoryQuantile), h.Quantile.Round(time.Microsecond), h.Requests, formatDuration(c.HistoryWindow))
 		default:
 			threshold = c.FallbackThreshold
 			p.Why = "no history; fallback threshold"
