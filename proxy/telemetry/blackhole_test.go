@@ -17,6 +17,10 @@ func TestBlackHoledCollectorNeverBlocks(t *testing.T) {
 		Collector:     "http://" + bh.ln.Addr().String(),
 		FlushInterval: 100 * time.Millisecond,
 		SpanQueueSize: 1024,
+	}, func(tel *Telemetry) {
+		// Stuck far longer than the test: a Finish that waited on a sender
+		// could not finish its block in time.
+		tel.hist.client.Timeout = time.Minute
 	})
 	keys := testKeys(4)
 	ss := samples(4096, len(keys), 7)
@@ -27,11 +31,12 @@ func TestBlackHoledCollectorNeverBlocks(t *testing.T) {
 	}
 	// Both senders stuck in a request the collector never answers.
 	tel.Finish(&hops[0])
-	eventually(t, 5*time.Second, "both senders connected to the black hole", func() bool { return bh.accepted() >= 2 })
+	eventually(t, 20*time.Second, "both senders connected to the black hole", func() bool { return bh.accepted() >= 2 })
 
 	// A bounded loop of Finish calls, timed in blocks of 256 calls. With
-	// the senders stuck, no block may wait on them: the slowest block must
-	// stay far below the black hole's timeouts.
+	// the senders stuck for a minute, no block may wait on them: the slowest
+	// block (scheduling and GC included, on a loaded machine) must stay far
+	// below that.
 	const rounds = 400
 	blocks := make([]time.Duration, 0, rounds)
 	deadline := time.Now().Add(10 * time.Second)
@@ -48,7 +53,7 @@ func TestBlackHoledCollectorNeverBlocks(t *testing.T) {
 	if len(blocks) < rounds {
 		t.Fatalf("only %d of %d blocks in 10s: Finish is blocking", len(blocks), rounds)
 	}
-	if worst > 200*time.Millisecond {
+	if worst > time.Second {
 		t.Errorf("slowest block of 256 Finish calls took %v: Finish waited on the sender", worst)
 	}
 	if tel.spans.dropFull.Load() == 0 {
@@ -66,7 +71,7 @@ func TestBlackHoledCollectorNeverBlocks(t *testing.T) {
 	if err == nil {
 		t.Error("Shutdown reported success with a black-holed collector")
 	}
-	if took > 1500*time.Millisecond {
+	if took > time.Second {
 		t.Errorf("Shutdown took %v with a 300ms context", took)
 	}
 	t.Logf("Shutdown took %v: %v", took, err)

@@ -63,7 +63,7 @@ func newTest(t *testing.T, cfg Config, tweaks ...func(*Telemetry)) *Telemetry {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = tel.Shutdown(ctx)
 	})

@@ -53,7 +53,7 @@ func TestSpanExport(t *testing.T) {
 	for _, h := range []Hop{out, in, root, unsampled} {
 		tel.Finish(&h)
 	}
-	eventually(t, 5*time.Second, "3 spans", func() bool { return len(r.got()) >= 3 })
+	eventually(t, 20*time.Second, "3 spans", func() bool { return len(r.got()) >= 3 })
 	if err := tel.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestSpanDrops(t *testing.T) {
 	if tel.spans.dropFull.Load() == 0 {
 		t.Error("no span dropped for a full queue")
 	}
-	eventually(t, 5*time.Second, "failed exports dropped", func() bool { return tel.spans.dropFailed.Load() > 0 })
+	eventually(t, 20*time.Second, "failed exports dropped", func() bool { return tel.spans.dropFailed.Load() > 0 })
 	if tel.spans.err5xx.Load() < spanExportAttempts {
 		t.Errorf("%d 5xx answers counted, want at least %d tries", tel.spans.err5xx.Load(), spanExportAttempts)
 	}

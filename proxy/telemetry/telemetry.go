@@ -212,10 +212,27 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	t.mu.Unlock()
 	if started {
 		t.cancel()
-		t.loops.Wait()
+		stopped := make(chan struct{})
+		go func() {
+			t.loops.Wait()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			// A loop is still finishing a rotation or a request: what is
+			// queued stays unsent.
+			t.countUnsent()
+			return fmt.Errorf("telemetry: shutdown before the senders stopped; queued telemetry not sent: %w", ctx.Err())
+		}
+	}
+	now := time.Now()
+	if err := ctx.Err(); err != nil {
+		t.countUnsent()
+		return fmt.Errorf("telemetry: shutdown: interval in progress and backlog not sent: %w", err)
 	}
 	var errs []error
-	t.hist.rotate(time.Now())
+	t.hist.rotate(now)
 	if err := t.hist.drain(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -226,4 +243,14 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	}
 	t.hist.client.CloseIdleConnections()
 	return errors.Join(errs...)
+}
+
+// countUnsent counts what a Shutdown out of time leaves behind: the
+// backlog, the interval in progress, and the queued spans.
+func (t *Telemetry) countUnsent() {
+	t.hist.dropStop.Add(uint64(t.hist.backlogLen()) + 1)
+	if t.spans != nil {
+		t.spans.dropStop.Add(uint64(t.spans.queueLen()))
+	}
+	t.hist.client.CloseIdleConnections()
 }
