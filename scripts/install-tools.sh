@@ -2,11 +2,15 @@
 # Installs the third-party Go programs the tests and benchmarks drive, pinned
 # to exact versions, into .tools/bin. Each is built once and kept: a stamp file
 # .tools/bin/.NAME.version records what was built, so a second run prints
-# nothing and takes well under a second. Each new build is checked to run.
+# nothing and takes well under a second. Builds are also kept per machine in
+# $MESHLENS_TOOLS_CACHE (default ~/.cache/meshlens-tools), so a fresh clone
+# on the same machine copies them instead of building. Each new build is
+# checked to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="$PWD/.tools/bin"
-mkdir -p "$bin"
+cache="${MESHLENS_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meshlens-tools}"
+mkdir -p "$bin" "$cache"
 
 # The gRPC interop programs are built at the grpc version our module uses.
 grpc=$(awk '$1 == "google.golang.org/grpc" { print $2; exit }' go.mod)
@@ -32,14 +36,19 @@ for t in "${tools[@]}"; do
   if [ -x "$bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pkg" ]; then
     continue
   fi
-  echo "install-tools: $name ($pkg)"
-  tmp=$(mktemp -d)
-  # Outside our module, so go install resolves the tool's own go.mod.
-  (cd "$tmp" && GOBIN="$tmp/bin" GOFLAGS=-buildvcs=false go install "$pkg")
-  mv "$tmp"/bin/* "$bin/$name"
-  rm -rf "$tmp"
+  cached="$cache/${pkg//[\/@+]/_}"
+  if [ ! -x "$cached" ]; then
+    echo "install-tools: $name ($pkg)"
+    tmp=$(mktemp -d)
+    # Outside our module, so go install resolves the tool's own go.mod.
+    (cd "$tmp" && GOBIN="$tmp/bin" GOFLAGS=-buildvcs=false go install "$pkg")
+    mv "$tmp"/bin/* "$cached"
+    rm -rf "$tmp"
+  fi
+  cp "$cached" "$bin/$name"
   if ! out=$("$bin/$name" $check 2>&1); then
     echo "install-tools: $name $check failed: $out" >&2
+    rm -f "$cached" "$bin/$name"
     exit 1
   fi
   echo "$pkg" >"$stamp"
