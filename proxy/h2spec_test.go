@@ -131,8 +131,9 @@ func TestH2spec(t *testing.T) {
 		// h2spec judges some cases by a 2 s timeout, which a loaded machine
 		// can miss: run those once more on their own.
 		t.Logf("re-running %v", extra)
-		_, _, _, again := runH2spec(t, bin, p.InboundAddr(), extra...)
-		extra = again
+		if _, _, _, again := runH2spec(t, bin, p.InboundAddr(), extra...); len(again) == 0 {
+			extra = nil
+		}
 	}
 	if len(extra) > 0 {
 		t.Errorf("proxy fails h2spec cases Go's h2c server passes: %s", strings.Join(extra, ", "))
