@@ -19,7 +19,8 @@ const RetryAfterSeconds = "5"
 
 // HistogramAnswer is the JSON body of a histogram POST answer. A batch is
 // taken in part: every valid hop is taken, and Rejected names each interval
-// or hop that was not. With nothing taken the status is 400.
+// or hop that was not. When something was rejected and nothing taken the
+// status is 400; a batch of idle intervals (no hops) is a 200 taking nothing.
 type HistogramAnswer struct {
 	Error    string          `json:"error,omitempty"`
 	Accepted int             `json:"accepted_hops"`
@@ -90,11 +91,13 @@ func (r *hdrReceiver) histograms(w http.ResponseWriter, req *http.Request) {
 		rejected.WithLabelValues(health.SignalHistograms, rejectionReason(rej)).Inc()
 	}
 	if b.Hops == 0 {
-		msg := "nothing taken"
 		if len(b.Rejected) > 0 {
-			msg = "nothing taken: " + b.Rejected[0].String()
+			writeJSON(w, http.StatusBadRequest, HistogramAnswer{Error: "nothing taken: " + b.Rejected[0].String(), Rejected: b.Rejected})
+			return
 		}
-		writeJSON(w, http.StatusBadRequest, HistogramAnswer{Error: msg, Rejected: b.Rejected})
+		// Only idle intervals (no hop saw a request): valid, nothing to
+		// take.
+		writeJSON(w, http.StatusOK, HistogramAnswer{})
 		return
 	}
 	ld, err := hdrlog.FromBatch(b)

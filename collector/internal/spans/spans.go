@@ -31,8 +31,9 @@ var RequestIDKeys = []string{
 }
 
 // PeerKeys name the other side of a hop on a span, first match wins:
-// meshlens' own attribute, then the conventional peer.service.
-var PeerKeys = []string{"meshlens.peer", "peer.service"}
+// meshlens' own attributes (meshproxy sends meshlens.peer.service), then the
+// conventional peer.service.
+var PeerKeys = []string{"meshlens.peer.service", "meshlens.peer", "peer.service"}
 
 // Redactor removes credentials from attributes.
 type Redactor struct {
