@@ -59,10 +59,28 @@ func main() {
 	flag.StringVar(&only, "only", "", "comma-separated variants to run (default all; direct always runs)")
 	flag.StringVar(&o.out, "out", "out/bench", "directory for logs and results.json")
 	flag.StringVar(&o.root, "root", ".", "repository root")
+	from := flag.String("from", "", "print the table from this results.json instead of running (same -rates, -c, -duration)")
 	flag.Parse()
 	o.rates = strings.Split(rates, ",")
 	if only != "" {
 		o.only = append(strings.Split(only, ","), "direct")
+	}
+	if *from != "" {
+		var rs []result
+		b, err := os.ReadFile(*from)
+		if err == nil {
+			err = json.Unmarshal(b, &rs)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		o.rounds = 0
+		for _, r := range rs {
+			o.rounds = max(o.rounds, r.Round)
+		}
+		report(os.Stdout, o, rs)
+		return
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -83,8 +83,17 @@ func absolute(i int) func(r, d result) float64 {
 }
 func cpuPer1k(r, _ result) float64 { return r.CPU / (float64(r.Requests) / 1000) }
 func rss(r, _ result) float64      { return r.RSSMB }
-func qps(r, _ result) float64      { return r.QPS }
-func errs(r, _ result) float64     { return float64(r.Errors) }
+
+// perCPUSecond is requests per CPU-second of the proxy: what one core
+// saturated by this proxy alone would serve.
+func perCPUSecond(r, _ result) float64 {
+	if r.CPU == 0 {
+		return math.NaN()
+	}
+	return float64(r.Requests) / r.CPU
+}
+func qps(r, _ result) float64  { return r.QPS }
+func errs(r, _ result) float64 { return float64(r.Errors) }
 
 func report(w io.Writer, o options, rs []result) {
 	t := newTable(rs)
@@ -119,13 +128,18 @@ func report(w io.Writer, o options, rs []result) {
 	}
 
 	fmt.Fprintf(w, "\n### Closed loop on one core: fortio -qps 0, %d connections, %s per run\n\n", o.conns, o.closedDuration)
-	fmt.Fprintln(w, "| proxy | requests/s | × Caddy | CPU s/1k req | p50 µs | p99 µs | errors |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
-	caddy := t.metric("caddy", "closed", qps)
+	fmt.Fprintln(w, "Direct shows the ceiling of fortio and its backend sharing CPU 0; a proxy that does not saturate CPU 1 is")
+	fmt.Fprintln(w, "limited by that ceiling, so requests per CPU-second of the proxy is given as its one-core capacity too.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| proxy | requests/s | × Caddy | proxy CPU share | requests per CPU-second | × Caddy | p50 µs | p99 µs | errors |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	caddy, caddyCap := t.metric("caddy", "closed", qps), t.metric("caddy", "closed", perCPUSecond)
+	share := func(r, _ result) float64 { return r.CPU / o.closedDuration.Seconds() }
 	for _, v := range names {
-		q := t.metric(v, "closed", qps)
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", v, q, ratio(q, caddy), t.metric(v, "closed", cpuPer1k),
-			t.metric(v, "closed", absolute(0)), t.metric(v, "closed", absolute(2)), num(t.metric(v, "closed", errs).mean))
+		q, c := t.metric(v, "closed", qps), t.metric(v, "closed", perCPUSecond)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v, q, ratio(q, caddy), t.metric(v, "closed", share),
+			c, ratio(c, caddyCap), t.metric(v, "closed", absolute(0)), t.metric(v, "closed", absolute(2)),
+			num(t.metric(v, "closed", errs).mean))
 	}
 	if slices.Contains(names, "meshproxy") {
 		targets(w, t, o.rates)
@@ -160,6 +174,8 @@ func targets(w io.Writer, t table, rates []string) {
 	check("telemetry on/off: added p99", m("meshproxy", top, added(2))/m("meshproxy-notel", top, added(2)), 1.1, "×", false)
 	check("telemetry on/off: CPU", m("meshproxy", top, cpuPer1k)/m("meshproxy-notel", top, cpuPer1k), 1.15, "×", false)
 	check("closed-loop throughput vs Caddy", m("meshproxy", "closed", qps)/m("caddy", "closed", qps), 1.0, "×", true)
+	check("one-core capacity (requests per CPU-second) vs Caddy",
+		m("meshproxy", "closed", perCPUSecond)/m("caddy", "closed", perCPUSecond), 1.0, "×", true)
 }
 
 func order(v string) int {
