@@ -41,6 +41,7 @@ type Extension struct {
 	mu      sync.Mutex
 	st      store.Store
 	servers []*http.Server
+	addrs   map[string]string // server name -> bound address
 	done    sync.WaitGroup
 }
 
@@ -83,6 +84,20 @@ func (e *Extension) Store() store.Store {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.st
+}
+
+// MetricsAddr is the address the metrics server listens on (useful with
+// port 0); empty when it is not serving.
+func (e *Extension) MetricsAddr() string { return e.addr("metrics") }
+
+// APIAddr is the address the query API listens on; empty when it is not
+// serving.
+func (e *Extension) APIAddr() string { return e.addr("api") }
+
+func (e *Extension) addr(name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.addrs[name]
 }
 
 // Registerer is where components register their Prometheus metrics.
@@ -140,6 +155,10 @@ func (e *Extension) serve(name, endpoint string, h http.Handler) error {
 	}
 	e.mu.Lock()
 	e.servers = append(e.servers, srv)
+	if e.addrs == nil {
+		e.addrs = map[string]string{}
+	}
+	e.addrs[name] = ln.Addr().String()
 	e.mu.Unlock()
 	e.done.Add(1)
 	go func() {
@@ -156,7 +175,7 @@ func (e *Extension) serve(name, endpoint string, h http.Handler) error {
 func (e *Extension) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	servers, st := e.servers, e.st
-	e.servers, e.st = nil, nil
+	e.servers, e.st, e.addrs = nil, nil, nil
 	e.mu.Unlock()
 	var errs []error
 	for _, s := range servers {
