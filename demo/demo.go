@@ -44,9 +44,9 @@ type Options struct {
 	Out      io.Writer
 	Terminal bool
 	Logger   *slog.Logger
-	// Artefacts, when set, is called at the end with the store and the
-	// out directory, to write dashboards and alert rules.
-	Artefacts func(ctx context.Context, st store.Store, outDir string) ([]string, error)
+	// Artefacts, when set, is called at the end with the data directory and
+	// the out directory, to write dashboards and alert rules.
+	Artefacts func(ctx context.Context, dataDir, outDir string) ([]string, error)
 }
 
 // Result is what a demo run produced.
@@ -228,7 +228,7 @@ loop:
 		return res, err
 	}
 	if o.Artefacts != nil {
-		more, err := o.Artefacts(finish, st, o.OutDir)
+		more, err := o.Artefacts(finish, o.DataDir, o.OutDir)
 		res.Files = append(res.Files, more...)
 		if err != nil {
 			o.Logger.Warn("demo: generated artefacts", "err", err)

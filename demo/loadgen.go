@@ -38,8 +38,10 @@ type LoadResult struct {
 	Sent, Completed, Errors, Skipped int64
 	// Latency holds every completed request's latency in microseconds.
 	Latency *hdr.Histogram
-	// Samples are the latencies in microseconds, when kept.
+	// Samples are the latencies in microseconds, when kept, and IDs the
+	// requests' x-request-id in the same order.
 	Samples []int64
+	IDs     []string
 }
 
 // Load runs the load until the duration or the request bound is reached or
@@ -121,6 +123,7 @@ func Load(ctx context.Context, c LoadConfig) (*LoadResult, error) {
 			hdr.Record(res.Latency, us)
 			if c.KeepSamples {
 				res.Samples = append(res.Samples, us)
+				res.IDs = append(res.IDs, id)
 			}
 			mu.Unlock()
 		}()

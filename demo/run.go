@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -120,3 +121,5 @@ func (m *runningMesh) observe(ctx context.Context, c *IntervalClock, logger *slo
 		}
 	}
 }
+
+func mkdir(dir string) error { return os.MkdirAll(dir, 0o755) }

@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/meshlens/meshlens/demo"
-	"github.com/meshlens/meshlens/store"
 )
 
 func init() {
@@ -63,8 +64,26 @@ func runDemo(ctx context.Context, args []string) int {
 	return 0
 }
 
-// demoArtefacts writes the generated dashboards and alert rules for the
-// demo's services next to its reports.
-func demoArtefacts(ctx context.Context, st store.Store, outDir string) ([]string, error) {
-	return nil, nil
+// demoArtefacts runs the `meshlens generate` kinds that exist (dashboards,
+// alerts) over the demo's store, each into OUT/KIND, with the services the
+// demo discovered.
+func demoArtefacts(ctx context.Context, dataDir, outDir string) ([]string, error) {
+	var written []string
+	var failed []string
+	for _, kind := range []string{"dashboards", "alerts"} {
+		g, ok := generators[kind]
+		if !ok {
+			continue
+		}
+		dir := filepath.Join(outDir, kind)
+		if code := g.run(ctx, []string{"--data-dir", dataDir, "--out", dir}); code != 0 {
+			failed = append(failed, kind)
+			continue
+		}
+		written = append(written, dir+string(filepath.Separator))
+	}
+	if len(failed) > 0 {
+		return written, fmt.Errorf("meshlens generate %s failed", strings.Join(failed, ", "))
+	}
+	return written, nil
 }
