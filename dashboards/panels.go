@@ -160,19 +160,13 @@ type column struct {
 // mergedTable joins instant queries that share their label columns into one
 // row per label set (Grafana's merge transformation), names the value
 // columns, hides the time column and sorts by sortBy.
-func mergedTable(title, description string, cols []column, hide []string, rename map[string]string, sortBy string, desc bool) *table.PanelBuilder {
+func mergedTable(title, description string, cols []column, sortBy string, desc bool) *table.PanelBuilder {
 	p := table.NewPanelBuilder().
 		Title(title).Description(description).
 		Datasource(promDS()).
 		Height(8).Span(24)
 	renames := map[string]string{}
-	for k, v := range rename {
-		renames[k] = v
-	}
 	exclude := map[string]bool{"Time": true}
-	for _, h := range hide {
-		exclude[h] = true
-	}
 	for _, c := range cols {
 		p = p.WithTarget(instant(c.expr).RefId(c.refID))
 		renames["Value #"+c.refID] = c.header

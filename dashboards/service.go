@@ -198,7 +198,7 @@ func routeTable(in sel) *table.PanelBuilder {
 		cols = append(cols, column{string(rune('C' + i)), p.legend, "s", quantile(p.q, metricDuration, in, by, w)})
 	}
 	return mergedTable("Routes", "Each route of $service over $window (routes past the per-service limit fold into \"other\"). Worst p99.9 first.",
-		cols, nil, nil, "p99.9", true)
+		cols, "p99.9", true)
 }
 
 // edgeTable lists the peers on one side of the service (grouped by the
@@ -213,7 +213,7 @@ func edgeTable(title, description string, s sel, peers string, exact sel) *table
 		{"D", "p99.9", "s", quantile(0.999, metricDuration, s, by, w)},
 		{"E", "exact p99 (1m)", "s", exactQuantile("0.99", exact, by)},
 		{"F", "exact p99.9 (1m)", "s", exactQuantile("0.999", exact, by)},
-	}, nil, nil, "p99.9", true).Span(12)
+	}, "p99.9", true).Span(12)
 }
 
 // traceTable shows a trace search of the Jaeger data source.

@@ -101,7 +101,7 @@ func sloDashboard(services []Service, slos map[string][]slo.SLO) *dashboard.Dash
 	}
 	tbl := mergedTable("SLOs — least budget left first",
 		"Every SLO: objective, SLI and error budget left over the SLO window, and burn rates over the alert windows.",
-		cols, nil, nil, "Budget left", false).Height(10)
+		cols, "Budget left", false).Height(10)
 	tbl = serviceLinkOverrides(tbl)
 
 	return newDashboard(SLOUID, sloTitle,
