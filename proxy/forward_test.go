@@ -477,3 +477,22 @@ func TestH2CTrailers(t *testing.T) {
 		t.Errorf("hop %+v", h)
 	}
 }
+
+// TestUpstreamSelection: Host (with or without port, a DNS suffix, any
+// case) picks the upstream; its endpoints take turns.
+func TestUpstreamSelection(t *testing.T) {
+	one, two := namedBackend(t, "one", nil), namedBackend(t, "two", nil)
+	p := startProxy(t, outboundConfig("web", UpstreamConfig{Name: "users", Endpoints: []string{hostPort(t, one), hostPort(t, two)}}))
+	c := client(t)
+	got := map[string]int{}
+	for _, host := range []string{"users", "users:8080", "users.prod.svc.cluster.local", "USERS"} {
+		code, body := getBody(t, c, "http://"+p.OutboundAddr()+"/", host)
+		if code != 200 {
+			t.Fatalf("%s: %d %q", host, code, body)
+		}
+		got[body]++
+	}
+	if got["one"] != 2 || got["two"] != 2 {
+		t.Errorf("round robin %v, want 2 each", got)
+	}
+}

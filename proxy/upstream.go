@@ -225,7 +225,21 @@ func (r *routing) lookup(host string) *upstream {
 		return u
 	}
 	if i := strings.IndexByte(host, '.'); i > 0 {
-		return r.upstreams[host[:i]]
+		if u := r.upstreams[host[:i]]; u != nil {
+			return u
+		}
+	}
+	if hasUpper(host) { // host names are case-insensitive
+		return r.lookup(strings.ToLower(host))
 	}
 	return nil
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
