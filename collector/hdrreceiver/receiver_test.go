@@ -344,6 +344,50 @@ func TestOTLPTraces(t *testing.T) {
 	}
 }
 
+// TestOTLPToken: with an ingest token, OTLP/HTTP without it is a 401 in the
+// request's encoding, counted, and nothing reaches the pipeline.
+func TestOTLPToken(t *testing.T) {
+	const token = "ingest-token-0123456789"
+	r, _, sink, ext := newTestReceiver(t, token)
+	td := ptrace.NewTraces()
+	sp := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetTraceID([16]byte{1})
+	sp.SetSpanID([8]byte{2})
+	pb, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	post := func(auth string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+r.cfg.Endpoint+"/v1/traces", bytes.NewReader(pb))
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	before := testutil.ToFloat64(ext.Health().Rejected.WithLabelValues("spans", reasonUnauthorized))
+	if code := post(""); code != 401 {
+		t.Errorf("no token: %d, want 401", code)
+	}
+	if code := post("Bearer wrong-token-0123456789"); code != 401 {
+		t.Errorf("wrong token: %d, want 401", code)
+	}
+	if got := testutil.ToFloat64(ext.Health().Rejected.WithLabelValues("spans", reasonUnauthorized)); got != before+2 {
+		t.Errorf("rejected{spans,unauthorized} %v -> %v, want +2", before, got)
+	}
+	if sink.SpanCount() != 0 {
+		t.Fatal("a span without the token reached the pipeline")
+	}
+	if code := post("Bearer " + token); code != 200 {
+		t.Errorf("with the token: %d, want 200", code)
+	}
+	if sink.SpanCount() != 1 {
+		t.Errorf("%d spans taken, want 1", sink.SpanCount())
+	}
+}
+
 func TestRefusalIsRetryable(t *testing.T) {
 	host, _ := testhost.Start(t, testhost.Options{})
 	f := NewFactory()

@@ -25,7 +25,7 @@ type Config struct {
 	// gives up (max_elapsed_time 0): data waits in the bounded queue until
 	// the store is back.
 	RetryConfig   configretry.BackOffConfig    `mapstructure:"retry_on_failure"`
-	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:"timeout"`
+	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:",squash"` // timeout: per store write, like the stock exporters
 }
 
 // Validate checks the configuration; errors name the field.
