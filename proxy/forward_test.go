@@ -496,3 +496,60 @@ func TestUpstreamSelection(t *testing.T) {
 		t.Errorf("round robin %v, want 2 each", got)
 	}
 }
+
+// TestConcurrentChain: many concurrent requests over HTTP/1.1 and h2c
+// through A → B all arrive, each recorded once per hop.
+func TestConcurrentChain(t *testing.T) {
+	backend := newEchoBackend(t)
+	b := startProxy(t, inboundConfig("users", hostPort(t, backend.Server)))
+	a := startProxy(t, outboundConfig("web", UpstreamConfig{Name: "users", Endpoints: []string{b.InboundAddr()}}))
+	const workers, each = 8, 40
+	clients := []*http.Client{client(t), h2cClient(t)}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := clients[w%2]
+			for i := 0; i < each; i++ {
+				req, _ := http.NewRequest("POST", "http://"+a.OutboundAddr()+"/users/1", strings.NewReader("payload"))
+				req.Host = "users"
+				resp, err := c.Do(req)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(body) != "payload" {
+					errs <- &statusErr{resp.StatusCode, string(body)}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	a.sink.wait(t, workers*each)
+	b.sink.wait(t, workers*each)
+	if n := a.sink.count(); n != workers*each {
+		t.Errorf("A recorded %d hops, want %d", n, workers*each)
+	}
+	ids := map[string]bool{}
+	for _, h := range b.sink.wait(t, workers*each) {
+		if ids[h.RequestID] {
+			t.Fatalf("request id %s reused", h.RequestID)
+		}
+		ids[h.RequestID] = true
+	}
+}
+
+type statusErr struct {
+	code int
+	body string
+}
+
+func (e *statusErr) Error() string { return "status " + strconv.Itoa(e.code) + ": " + e.body }
