@@ -159,3 +159,21 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigFixtures: testdata/*.good.yaml load, *.bad.yaml are refused
+// with a one-line error.
+func TestConfigFixtures(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, f := range files {
+		_, err := LoadConfig(f)
+		switch {
+		case strings.HasSuffix(f, ".good.yaml") && err != nil:
+			t.Errorf("%s: %v", f, err)
+		case strings.HasSuffix(f, ".bad.yaml") && (err == nil || strings.Contains(err.Error(), "\n")):
+			t.Errorf("%s: error %v", f, err)
+		}
+	}
+}
