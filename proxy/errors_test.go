@@ -121,8 +121,9 @@ func TestUpstreamTimeout(t *testing.T) {
 	}
 }
 
-// TestClientAbort: a caller that goes away is recorded as 499, and the
-// upstream request is cancelled.
+// TestClientAbort: a caller that goes away before any response is
+// recorded with status 0 and class 4xx, and the upstream request is
+// cancelled.
 func TestClientAbort(t *testing.T) {
 	cancelled := make(chan struct{})
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -142,7 +143,7 @@ func TestClientAbort(t *testing.T) {
 		t.Fatal("upstream request not cancelled")
 	}
 	h := p.sink.wait(t, 1)[0]
-	if h.Status != 499 || h.Key.StatusClass != "4xx" || h.Err != "client aborted" {
+	if h.Status != 0 || h.Key.StatusClass != "4xx" || h.Err != "client aborted" {
 		t.Errorf("hop %+v", h)
 	}
 }

@@ -232,8 +232,7 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, ex *exchange,
 	}
 	if r.Context().Err() != nil {
 		m.clientAborts[f.di].Inc()
-		h.Err = "client aborted"
-		h.Status = statusClientClosed
+		h.Err = errClientAborted // no response was written: Status stays 0
 		return
 	}
 	if dial {
@@ -249,9 +248,10 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, ex *exchange,
 
 func noCancel() {}
 
-// statusClientClosed is recorded for a caller that left before the
-// response (nginx's 499: a 4xx, not the server's fault).
-const statusClientClosed = 499
+// errClientAborted is the hop error of a caller that left before its
+// response was complete. Such a hop is classed "4xx" (nginx's 499: not the
+// server's fault) even when no status was written.
+const errClientAborted = "client aborted"
 
 // writeError answers with the proxy's own error and records it on the hop.
 func writeError(w http.ResponseWriter, h *telemetry.Hop, grpc bool, status, grpcCode int, msg string) {
@@ -277,9 +277,12 @@ func writeError(w http.ResponseWriter, h *telemetry.Hop, grpc bool, status, grpc
 func (f *forwarder) finish(ex *exchange, reusable, grpc bool) {
 	h := &ex.hop
 	h.Total = time.Since(h.Start)
-	if grpc && h.GRPCStatus >= 0 {
+	switch {
+	case h.Status == 0 && h.Err == errClientAborted:
+		h.Key.StatusClass = "4xx"
+	case grpc && h.GRPCStatus >= 0:
 		h.Key.StatusClass = model.GRPCStatusClass(h.GRPCStatus)
-	} else {
+	default:
 		h.Key.StatusClass = model.StatusClass(h.Status)
 	}
 	f.p.sink.Finish(h)

@@ -93,7 +93,7 @@ func (f *forwarder) copyResponse(w http.ResponseWriter, r *http.Request, resp *h
 	switch {
 	case writeErr != nil || (bodyErr != nil && r.Context().Err() != nil):
 		f.p.metrics.clientAborts[f.di].Inc()
-		h.Err = "client aborted"
+		h.Err = errClientAborted
 		return false
 	case bodyErr != nil:
 		f.p.metrics.upstreamError(f.dir, errKindBody)
@@ -172,11 +172,11 @@ func (f *forwarder) relayUpgrade(w http.ResponseWriter, r *http.Request, resp *h
 
 	resp.Body = nil
 	if err := resp.Write(brw); err != nil {
-		h.Err = "client aborted"
+		h.Err = errClientAborted
 		return
 	}
 	if err := brw.Flush(); err != nil {
-		h.Err = "client aborted"
+		h.Err = errClientAborted
 		return
 	}
 	relay(conn, brw.Reader, back)
