@@ -183,6 +183,7 @@ var grpcStatusValues = func() [17][]string {
 
 // gRPC status codes the proxy itself produces.
 const (
+	grpcCancelled        = 1
 	grpcDeadlineExceeded = 4
 	grpcUnimplemented    = 12
 	grpcUnavailable      = 14

@@ -94,6 +94,9 @@ func (f *forwarder) copyResponse(w http.ResponseWriter, r *http.Request, resp *h
 	case writeErr != nil || (bodyErr != nil && r.Context().Err() != nil):
 		f.p.metrics.clientAborts[f.di].Inc()
 		h.Err = errClientAborted
+		if grpc && h.GRPCStatus < 0 {
+			h.GRPCStatus = grpcCancelled // what the caller's side records
+		}
 		return false
 	case bodyErr != nil:
 		f.p.metrics.upstreamError(f.dir, errKindBody)
