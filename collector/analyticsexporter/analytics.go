@@ -268,7 +268,7 @@ func (a *analytics) countFaster(h *decodedHop) {
 }
 
 func (a *analytics) mergeMinute(h *decodedHop) {
-	m := h.Start.Truncate(time.Minute)
+	m := h.Start.UTC().Truncate(time.Minute) // map key: UTC, no monotonic reading
 	keys, ok := a.minutes[m]
 	if !ok {
 		keys = map[gaugeKey]*hdr.Packed{}
@@ -295,7 +295,9 @@ func (a *analytics) pruneMinutes(now time.Time) {
 // lastCompleteMinute is the latest minute whose histograms are taken as
 // complete.
 func (a *analytics) lastCompleteMinute(now time.Time) time.Time {
-	return now.Add(-a.cfg.CompleteAfter).Truncate(time.Minute).Add(-time.Minute)
+	// UTC like the keys of a.minutes: time.Time map keys compare the
+	// location too.
+	return now.UTC().Add(-a.cfg.CompleteAfter).Truncate(time.Minute).Add(-time.Minute)
 }
 
 func (a *analytics) consumeTraces(_ context.Context, td ptrace.Traces) error {
