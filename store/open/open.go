@@ -75,6 +75,9 @@ type retained struct {
 }
 
 func startRetention(st store.Store, keep, every time.Duration, logger *slog.Logger) *retained {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &retained{Store: st, stop: cancel}
 	r.done.Add(1)

@@ -34,7 +34,7 @@ func bumpGenerations(ctx context.Context, tx pgx.Tx, services []string, minutes 
 		}
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO rollup_generations (service, period_s, start, gen)
-		SELECT s, p, t, 1 FROM unnest($1::text[], $2::integer[], $3::timestamptz[]) AS u(s, p, t)
+		SELECT s, p, t, 1 FROM unnest($1::text[], $2::integer[], $3::timestamptz[]) AS u(s, p, t) ORDER BY s, p, t
 		ON CONFLICT (service, period_s, start) DO UPDATE SET gen = rollup_generations.gen + 1`, svc, secs, starts)
 	if err != nil {
 		return fmt.Errorf("bump rollup generations: %w", err)

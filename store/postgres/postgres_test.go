@@ -16,6 +16,11 @@ import (
 // migrated returns the URL of a fresh schema with the migrations applied.
 func migrated(t *testing.T) string {
 	t.Helper()
+	return migratedTB(t)
+}
+
+func migratedTB(t testing.TB) string {
+	t.Helper()
 	url := testenv.PostgresSchema(t)
 	m, err := postgres.NewMigrator(context.Background(), url)
 	if err != nil {

@@ -69,11 +69,11 @@ func (s *Store) writeSpans(ctx context.Context, spans []store.Span) error {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spans_staging"}, spanColumns, &spanRows{spans: spans, i: -1}); err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO spans SELECT * FROM spans_staging ON CONFLICT DO NOTHING`); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO spans SELECT * FROM spans_staging ORDER BY trace_id, span_id ON CONFLICT DO NOTHING`); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO operations (service, name, kind)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`, opService, opName, opKind); err != nil {
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS u(s, n, k) ORDER BY s, n, k ON CONFLICT DO NOTHING`, opService, opName, opKind); err != nil {
 			return fmt.Errorf("operations: %w", err)
 		}
 		return nil
@@ -171,7 +171,8 @@ func (s *Store) WriteRollups(ctx context.Context, rollups []store.Rollup) error 
 			_, err := tx.Exec(ctx, `INSERT INTO rollups
 				(minute, service, direction, peer, route, method, status_class, source, total, upstream, overhead, count)
 				SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-					$8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])
+					$8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[]) AS u(m, s, d, p, r, me, sc, src)
+				ORDER BY s, m, d, p, r, me, sc, src
 				ON CONFLICT (service, minute, direction, peer, route, method, status_class, source) DO UPDATE SET
 				count = excluded.count, total = excluded.total, upstream = excluded.upstream, overhead = excluded.overhead`,
 				minutes, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], counts)
@@ -222,7 +223,7 @@ func (s *Store) ObserveServices(ctx context.Context, services []store.Service) e
 		first, last, proxied = append(first, sv.FirstSeen.UnixNano()), append(last, sv.LastSeen.UnixNano()), append(proxied, sv.HasProxy)
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO services (name, first_seen_ns, last_seen_ns, has_proxy)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::boolean[])
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::boolean[]) AS u(n) ORDER BY n
 		ON CONFLICT (name) DO UPDATE SET
 		first_seen_ns = least(services.first_seen_ns, excluded.first_seen_ns),
 		last_seen_ns = greatest(services.last_seen_ns, excluded.last_seen_ns),
@@ -258,7 +259,7 @@ func (s *Store) ObserveEdges(ctx context.Context, edges []store.Edge) error {
 		first, last = append(first, e.FirstSeen.UnixNano()), append(last, e.LastSeen.UnixNano())
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO edges (caller, callee, first_seen_ns, last_seen_ns)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(a, b) ORDER BY a, b
 		ON CONFLICT (caller, callee) DO UPDATE SET
 		first_seen_ns = least(edges.first_seen_ns, excluded.first_seen_ns),
 		last_seen_ns = greatest(edges.last_seen_ns, excluded.last_seen_ns)`, callers, callees, first, last)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meshlens/meshlens/hdr"
+	"github.com/meshlens/meshlens/model"
 	"github.com/meshlens/meshlens/store"
 )
 
@@ -52,23 +53,41 @@ func (m *Merged) AddMerged(o *Merged) {
 	m.Overhead.Merge(o.Overhead)
 }
 
+// maxEquivalent is the largest value a meshlens histogram can hold: the top
+// of the bucket of model.HighestTrackableMicros.
+var maxEquivalent = func() int64 {
+	h := hdr.New()
+	hdr.Record(h, model.HighestTrackableMicros)
+	return h.Max()
+}()
+
+// add decodes all three histograms before it merges any, so that a bad one
+// leaves m as it was.
 func (m *Merged) add(count int64, total, upstream, overhead string) error {
-	for _, h := range []struct {
+	hs := [...]struct {
 		name string
 		enc  string
 		into *hdr.Histogram
-	}{{"total", total, m.Total}, {"upstream", upstream, m.Upstream}, {"overhead", overhead, m.Overhead}} {
-		if h.enc == "" {
+		p    *hdr.Packed
+	}{{"total", total, m.Total, nil}, {"upstream", upstream, m.Upstream, nil}, {"overhead", overhead, m.Overhead, nil}}
+	for i := range hs {
+		if hs[i].enc == "" {
 			continue // not measured
 		}
 		// The sparse decode skips the dense counts array a full decode
 		// allocates; merging it into the dense accumulator is exact.
-		p, err := hdr.DecodePacked(h.enc)
+		p, err := hdr.DecodePacked(hs[i].enc)
 		if err != nil {
-			return fmt.Errorf("%s histogram: %w", h.name, err)
+			return fmt.Errorf("%s histogram: %w", hs[i].name, err)
 		}
-		if dropped := p.MergeInto(h.into); dropped > 0 {
-			return fmt.Errorf("%s histogram: %d values outside the meshlens range", h.name, dropped)
+		if p.Max() > maxEquivalent {
+			return fmt.Errorf("%s histogram: values up to %d µs, above the meshlens limit %d µs", hs[i].name, p.Max(), int64(model.HighestTrackableMicros))
+		}
+		hs[i].p = p
+	}
+	for _, h := range hs {
+		if h.p != nil {
+			h.p.MergeInto(h.into)
 		}
 	}
 	m.Count += count

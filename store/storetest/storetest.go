@@ -35,6 +35,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Edges", testEdges},
 		{"DropBefore", testDropBefore},
 		{"RollupQuery", testRollupQuery},
+		{"MalformedText", testMalformedText},
+		{"ConcurrentWriters", testConcurrentWriters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

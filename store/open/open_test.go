@@ -1,0 +1,95 @@
+package open
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/meshlens/meshlens/internal/testenv"
+	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/postgres"
+	"github.com/meshlens/meshlens/store/sqlite"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestOpenPicksTheDriver(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.(*sqlite.Store); !ok {
+		t.Errorf("data dir only: got %T, want *sqlite.Store", st)
+	}
+	st.Close()
+
+	url := testenv.PostgresSchema(t)
+	_, err = Open(ctx, Options{DataDir: t.TempDir(), DatabaseURL: url})
+	var se *postgres.SchemaError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "meshlens migrate up --database-url") {
+		t.Fatalf("unmigrated database: %v, want a SchemaError naming meshlens migrate up", err)
+	}
+	m, err := postgres.NewMigrator(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	st, err = Open(ctx, Options{DataDir: t.TempDir(), DatabaseURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.(*postgres.Store); !ok {
+		t.Errorf("database URL: got %T, want *postgres.Store", st)
+	}
+	st.Close()
+}
+
+func TestOpenRejects(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Open(ctx, Options{}); err == nil {
+		t.Error("no data dir and no URL: no error")
+	}
+	if _, err := Open(ctx, Options{DataDir: t.TempDir(), Retention: -time.Hour}); err == nil {
+		t.Error("negative retention: no error")
+	}
+}
+
+func TestRetentionDropsOldData(t *testing.T) {
+	ctx := context.Background()
+	lite, err := sqlite.Open(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	old := store.Span{TraceID: strings.Repeat("1", 32), SpanID: strings.Repeat("1", 16), Start: now.AddDate(0, 0, -10)}
+	fresh := store.Span{TraceID: strings.Repeat("2", 32), SpanID: strings.Repeat("2", 16), Start: now.Add(-time.Hour)}
+	if err := lite.WriteSpans(ctx, []store.Span{old, fresh}); err != nil {
+		t.Fatal(err)
+	}
+	st := startRetention(lite, 7*24*time.Hour, 10*time.Millisecond, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := st.Trace(ctx, old.TraceID)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("old span still there after 10s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := st.Trace(ctx, fresh.TraceID); err != nil {
+		t.Errorf("fresh span: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

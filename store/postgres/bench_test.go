@@ -1,0 +1,88 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/postgres"
+	"github.com/meshlens/meshlens/store/storetest"
+)
+
+const ingestBatch = 1000
+
+func openBench(b *testing.B) (*postgres.Store, string) {
+	b.Helper()
+	url := migratedTB(b)
+	st, err := postgres.Open(context.Background(), postgres.Options{URL: url + "&pool_max_conns=4"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st, url
+}
+
+// BenchmarkIngest writes spans through WriteSpans, ingestBatch per call (one
+// op), into the indexed, partitioned spans table.
+func BenchmarkIngest(b *testing.B) {
+	st, _ := openBench(b)
+	ctx := context.Background()
+	start := time.Now().UTC().Add(-time.Hour)
+	batches := make([][]store.Span, b.N)
+	for i := range batches {
+		batches[i] = storetest.Spans(ingestBatch, int64(i), start)
+	}
+	// A warm-up batch creates the session's staging table.
+	if err := st.WriteSpans(ctx, storetest.Spans(ingestBatch, -1, start)); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	for _, batch := range batches {
+		if err := st.WriteSpans(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*ingestBatch)/time.Since(t0).Seconds(), "spans/s")
+}
+
+// BenchmarkRawCopy is the baseline: binary COPY of the same rows, one
+// transaction per ingestBatch, into an unindexed, unpartitioned copy of the
+// spans table.
+func BenchmarkRawCopy(b *testing.B) {
+	_, url := openBench(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE spans_raw (LIKE spans)`); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now().UTC().Add(-time.Hour)
+	batches := make([][]store.Span, b.N)
+	for i := range batches {
+		batches[i] = storetest.Spans(ingestBatch, int64(i), start)
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	for _, batch := range batches {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"spans_raw"}, postgres.SpanColumns(), postgres.SpanRows(batch))
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*ingestBatch)/time.Since(t0).Seconds(), "spans/s")
+}
+
+func BenchmarkPercentiles24h(b *testing.B) {
+	st, _ := openBench(b)
+	storetest.BenchmarkPercentiles(b, st)
+}
