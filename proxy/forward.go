@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -177,8 +178,21 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.URL = &u
 	out.RequestURI = ""
 	out.Close = false
-	if r.ContentLength == 0 {
+	switch {
+	case r.ContentLength == 0:
 		out.Body = nil // no body: don't make the transport send a chunked empty one
+	case r.ContentLength > 0 && r.ContentLength <= smallBodyMax && !grpc && upType == "" && headerValue(r.Header, "Expect") == "":
+		// A small body already on its way is read first and handed over
+		// in memory: the HTTP/1.1 transport then writes headers and body
+		// in one write instead of flushing the headers on their own.
+		body, ok := readSmallBody(r)
+		if !ok {
+			m.clientAborts[f.di].Inc()
+			h.Err = errClientAborted
+			f.finish(ex, reusable, grpc)
+			return
+		}
+		out.Body = body
 	}
 
 	if r.ProtoMajor == 1 && r.ContentLength != 0 {
@@ -247,6 +261,23 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, ex *exchange,
 }
 
 func noCancel() {}
+
+// smallBodyMax is the largest request body read before forwarding (see
+// readSmallBody); larger ones stream.
+const smallBodyMax = 16 << 10
+
+// readSmallBody reads a request body of known small length. ok is false
+// when the caller sent less than it announced.
+func readSmallBody(r *http.Request) (io.ReadCloser, bool) {
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, buf); err != nil {
+		return nil, false
+	}
+	// Reach EOF so that net/http starts watching for a caller hanging up.
+	var one [1]byte
+	_, _ = r.Body.Read(one[:])
+	return io.NopCloser(bytes.NewReader(buf)), true
+}
 
 // errClientAborted is the hop error of a caller that left before its
 // response was complete. Such a hop is classed "4xx" (nginx's 499: not the
