@@ -242,6 +242,7 @@ loop:
 	for _, f := range res.Files {
 		fmt.Fprintf(o.Out, "  %s\n", f)
 	}
+	fmt.Fprintf(o.Out, "\nthe data stays in %s:\n  meshlens report --data-dir %s --since 15m\n  meshlens traces --data-dir %s --request-id demo-100\n", o.DataDir, o.DataDir, o.DataDir)
 	if interrupted {
 		return res, ctx.Err()
 	}

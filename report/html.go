@@ -20,7 +20,7 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pct":    pct,
 	"change": func(c *Change, field string) string { return changeField(c, field) },
 	"rfc":    func(t time.Time) string { return t.Format(time.RFC3339) },
-	"dur":    func(a, b time.Time) string { return b.Sub(a).String() },
+	"dur":    func(a, b time.Time) string { return windowLength(a, b) },
 }).Parse(htmlTemplate))
 
 // WriteHTML writes the report as one self-contained HTML page: the tables,
@@ -33,7 +33,8 @@ func WriteHTML(w io.Writer, r *Report) error {
 		Previous      []Distribution `json:"previous_distributions"`
 		Timeline      []Series       `json:"timeline"`
 		StepSeconds   float64        `json:"step_seconds"`
-	}{r.Distributions, r.PreviousDistributions, r.Timeline, r.StepSeconds})
+		From          time.Time      `json:"from"`
+	}{r.Distributions, r.PreviousDistributions, r.Timeline, r.StepSeconds, r.From})
 	if err != nil {
 		return fmt.Errorf("html report data: %w", err)
 	}

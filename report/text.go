@@ -14,7 +14,7 @@ import (
 func WriteText(w io.Writer, r *Report) error {
 	bw := &errWriter{w: w}
 	fmt.Fprintf(bw, "Tail latency %s .. %s (%s), compared with the %s before\n",
-		r.From.Format(time.RFC3339), r.To.Format(time.RFC3339), r.To.Sub(r.From), r.To.Sub(r.From))
+		r.From.Format(time.RFC3339), r.To.Format(time.RFC3339), windowLength(r.From, r.To), windowLength(r.From, r.To))
 	for _, sec := range []struct {
 		title string
 		rows  []Row
@@ -107,4 +107,13 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	n, err := e.w.Write(p)
 	e.err = err
 	return n, err
+}
+
+// windowLength is the length of [from, to), rounded for reading.
+func windowLength(from, to time.Time) string {
+	d := to.Sub(from)
+	if d >= 10*time.Second {
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Millisecond).String()
 }

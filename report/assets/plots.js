@@ -84,7 +84,7 @@
     yAxis(svg, y, lo, hi, m, W);
     for (var i = 0; i <= maxN; i++) {
       el("line", { x1: x(i), x2: x(i), y1: m.t, y2: H - m.b, stroke: "#e6e9ef" }, svg);
-      text(svg, x(i), H - m.b + 16, ninesLabel(i));
+      text(svg, x(i), H - m.b + 16, ninesLabel(i), i === maxN ? "end" : (i === 0 ? "start" : "middle"));
     }
     text(svg, (W + m.l) / 2, H - 6, "percentile");
     var colorOf = {};
@@ -143,7 +143,14 @@
       var ticks = Math.min(5, s.points.length);
       for (var i = 0; i < ticks; i++) {
         var t = ticks === 1 ? t0 : t0 + i * span / (ticks - 1);
-        text(svg, x(t), H - m.b + 16, new Date(t).toISOString().substring(11, 19));
+        text(svg, x(t), H - m.b + 16, new Date(t).toISOString().substring(11, 19), ticks > 1 && i === ticks - 1 ? "end" : (ticks > 1 && i === 0 ? "start" : "middle"));
+      }
+      // The start of the current window: the previous window is to its left.
+      var tFrom = Date.parse(data.from);
+      if (tFrom > t0 && tFrom < t1) {
+        el("line", { x1: x(tFrom), x2: x(tFrom), y1: m.t, y2: H - m.b, stroke: "#6b7280", "stroke-dasharray": "3 3" }, svg);
+        text(svg, x(tFrom) + 4, m.t + 12, "window →", "start");
+        text(svg, x(tFrom) - 4, m.t + 12, "← previous", "end");
       }
       var n = 0;
       lines.forEach(function (ln) {
