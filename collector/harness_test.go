@@ -114,4 +114,3 @@ func eventually(t *testing.T, timeout time.Duration, check func() error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
