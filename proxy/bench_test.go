@@ -75,16 +75,30 @@ func runForwardBench(b *testing.B, addr string) {
 
 // BenchmarkForwardMeshproxy: meshproxy inbound with the real telemetry
 // sink (HDR recording on; no collector so nothing leaves the process).
-func BenchmarkForwardMeshproxy(b *testing.B) {
+func BenchmarkForwardMeshproxy(b *testing.B) { benchMeshproxy(b, true) }
+
+// BenchmarkForwardMeshproxyNoTelemetry: the same with a sink that drops
+// every hop, to see what recording costs.
+func BenchmarkForwardMeshproxyNoTelemetry(b *testing.B) { benchMeshproxy(b, false) }
+
+type dropSink struct{}
+
+func (dropSink) Finish(*telemetry.Hop) {}
+
+func benchMeshproxy(b *testing.B, withTelemetry bool) {
 	backend := benchBackend(b)
 	cfg := inboundConfig("users", hostPort(b, backend))
 	cfg.Inbound.Routes = []string{"/users/{id}"}
 	cfg = cfg.Defaults()
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
-	sink, err := telemetry.New(cfg.Telemetry, cfg.Service, reg, log)
-	if err != nil {
-		b.Fatal(err)
+	var sink telemetry.Sink = dropSink{}
+	if withTelemetry {
+		t, err := telemetry.New(cfg.Telemetry, cfg.Service, reg, log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sink = t
 	}
 	p, err := New(Options{Config: cfg, Logger: log, Registry: reg, Sink: sink})
 	if err != nil {
