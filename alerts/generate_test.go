@@ -120,6 +120,11 @@ func TestPromtool(t *testing.T) {
 			}
 			run(append([]string{"check", "rules"}, rules...)...)
 			run(append([]string{"test", "rules"}, tests...)...)
+			amtool := exec.Command(testenv.Tool(t, "amtool"), "check-config", AlertmanagerFile)
+			amtool.Dir = dir
+			if out, err := amtool.CombinedOutput(); err != nil {
+				t.Fatalf("amtool check-config: %v\n%s", err, out)
+			}
 		})
 	}
 }

@@ -106,8 +106,12 @@ func budgetLeftExpr(s *slo.SLO, window time.Duration) string {
 
 // checkExpr parses an expression with Prometheus's parser.
 func checkExpr(what, expr string) error {
-	if _, err := promParser.ParseExpr(expr); err != nil {
+	e, err := promParser.ParseExpr(expr)
+	if err != nil {
 		return fmt.Errorf("%s: generated PromQL does not parse: %w\n%s", what, err, expr)
+	}
+	if err := compat242(e); err != nil {
+		return fmt.Errorf("%s: %w\n%s", what, err, expr)
 	}
 	return nil
 }

@@ -192,7 +192,16 @@ func RuleFiles(set []slo.SLO, c Config) ([]File, error) {
 // template parsed.
 func CheckRuleFile(content []byte) error {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, errs := rulefmt.Parse(content, false, prommodel.LegacyValidation, promParser, logger)
+	rgs, errs := rulefmt.Parse(content, false, prommodel.LegacyValidation, promParser, logger)
+	if len(errs) == 0 {
+		for _, g := range rgs.Groups {
+			for _, r := range g.Rules {
+				if err := checkExpr(g.Name+" "+r.Record+r.Alert, r.Expr); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
 	if len(errs) > 0 {
 		var msgs []string
 		for _, e := range errs {
