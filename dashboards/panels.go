@@ -161,10 +161,7 @@ type column struct {
 // row per label set (Grafana's merge transformation), names the value
 // columns, hides the time column and sorts by sortBy.
 func mergedTable(title, description string, cols []column, sortBy string, desc bool) *table.PanelBuilder {
-	p := table.NewPanelBuilder().
-		Title(title).Description(description).
-		Datasource(promDS()).
-		Height(8).Span(24)
+	p := newTable(title, description, promDS()).Height(8).Span(24)
 	renames := map[string]string{}
 	exclude := map[string]bool{"Time": true}
 	for _, c := range cols {
@@ -185,6 +182,15 @@ func mergedTable(title, description string, cols []column, sortBy string, desc b
 		})
 	}
 	return p
+}
+
+// newTable starts a table panel; the footer is set in full (Grafana reads
+// its reducer list even when the footer is hidden).
+func newTable(title, description string, ds common.DataSourceRef) *table.PanelBuilder {
+	return table.NewPanelBuilder().
+		Title(title).Description(description).
+		Datasource(ds).
+		Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{"sum"}).CountRows(false))
 }
 
 // dataLink is a link on a field's values.

@@ -218,9 +218,7 @@ func edgeTable(title, description string, s sel, peers string, exact sel) *table
 
 // traceTable shows a trace search of the Jaeger data source.
 func traceTable(title, description string, q jaegerQuery) *table.PanelBuilder {
-	return table.NewPanelBuilder().
-		Title(title).Description(description).
-		Datasource(jaegerDS()).
+	return newTable(title, description, jaegerDS()).
 		Height(8).Span(12).
 		Targets([]cog.Builder[variants.Dataquery]{q})
 }
