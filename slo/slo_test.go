@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestBudgetMath(t *testing.T) {
@@ -207,5 +209,24 @@ func TestDashboardUID(t *testing.T) {
 	want := "meshlens-svc-a-very-long-servic-"
 	if got := DashboardUID(long); !strings.HasPrefix(got, want) || len(got) != 40 {
 		t.Fatalf("DashboardUID(long) = %q", got)
+	}
+}
+
+func TestDefaultsConfigYAML(t *testing.T) {
+	var c DefaultsConfig
+	dec := yaml.NewDecoder(strings.NewReader("window: 720h\nfallback_threshold: 250ms\nservices:\n  search: {latency_threshold: 2s, availability_objective: 0.995}\n"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Window != DefaultWindow || c.FallbackThreshold != 250*time.Millisecond || c.Services["search"].LatencyThreshold != 2*time.Second {
+		t.Fatalf("%+v", c)
+	}
+	c.Services["search"] = ServiceOverrideConfig{AvailabilityObjective: 1.5}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `services["search"].availability_objective`) {
+		t.Fatalf("error %v", err)
 	}
 }

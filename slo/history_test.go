@@ -1,0 +1,82 @@
+package slo
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/meshlens/meshlens/hdr"
+	"github.com/meshlens/meshlens/model"
+	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/sqlite"
+)
+
+// HistoryFromStore merges a week of rollups exactly, across minutes and
+// sources, and measures a service without a proxy through its callers.
+func TestHistoryFromStore(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	rollupOf := func(minute time.Time, key model.HopKey, source string, micros ...int64) store.Rollup {
+		h := hdr.New()
+		for _, v := range micros {
+			hdr.Record(h, v)
+		}
+		enc, err := hdr.Encode(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store.Rollup{Minute: minute, Key: key, Source: source, Count: int64(len(micros)), Total: enc, Upstream: enc, Overhead: enc}
+	}
+	web := model.HopKey{Service: "web", Direction: model.Inbound, Peer: "unknown", Route: "/", Method: "GET", StatusClass: "2xx"}
+	toDB := model.HopKey{Service: "web", Direction: model.Outbound, Peer: "db", Route: "/q", Method: "POST", StatusClass: "2xx"}
+	// 1000 requests to web: 985 at 10ms, 15 at 180ms, split over two days
+	// and two proxy instances; p99 is 180ms. An old rollup is out of range.
+	var fast, slow []int64
+	for i := 0; i < 985; i++ {
+		fast = append(fast, 10_000)
+	}
+	for i := 0; i < 15; i++ {
+		slow = append(slow, 180_000)
+	}
+	rs := []store.Rollup{
+		rollupOf(now.Add(-48*time.Hour), web, "a", fast[:500]...),
+		rollupOf(now.Add(-time.Hour), web, "b", append(fast[500:], slow...)...),
+		rollupOf(now.Add(-30*24*time.Hour), web, "a", 5_000_000),
+		rollupOf(now.Add(-time.Hour), toDB, "a", 2_000, 3_000, 4_000),
+	}
+	if err := st.WriteRollups(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ObserveServices(ctx, []store.Service{
+		{Name: "web", FirstSeen: now.Add(-72 * time.Hour), LastSeen: now, HasProxy: true},
+		{Name: "db", FirstSeen: now.Add(-72 * time.Hour), LastSeen: now, HasProxy: false},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := HistoryFromStore(ctx, st, 7*24*time.Hour, 0.99, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]ServiceHistory{}
+	for _, h := range hs {
+		got[h.Service] = h
+	}
+	w := got["web"]
+	if w.Requests != 1000 || w.Quantile < 179*time.Millisecond || w.Quantile > 181*time.Millisecond || !w.HasProxy {
+		t.Fatalf("web history %+v", w)
+	}
+	d := got["db"]
+	if d.Requests != 3 || d.Quantile < 3990*time.Microsecond || d.Quantile > 4010*time.Microsecond || d.HasProxy {
+		t.Fatalf("db history %+v", d)
+	}
+	ps := Propose(DefaultsConfig{}, hs)
+	if ps[1].SLOs[1].Threshold != 250*time.Millisecond || ps[0].SLOs[1].Threshold != 5*time.Millisecond || !ps[0].SLOs[0].Scope.ViaCallers {
+		t.Fatalf("proposals %+v", ps)
+	}
+}
