@@ -35,10 +35,16 @@ func partitionSuffix(d int64) string { return dayStart(d).Format("20060102") }
 
 var partitionName = regexp.MustCompile(`^(spans|rollups)_p(\d{8})$`)
 
-// ensureDays creates the partitions of the given days that this store has
-// not seen yet. Creation is serialised between collectors by an advisory
-// lock and skips partitions another collector created.
+// ensureDays creates the partitions of the given days, and of today and the
+// days ahead, that this store has not seen yet. Creation is serialised
+// between collectors by an advisory lock and skips partitions another
+// collector created.
 func (s *Store) ensureDays(ctx context.Context, days []int64) error {
+	today := dayOf(time.Now())
+	days = slices.Clone(days)
+	for d := today; d <= today+int64(s.ahead); d++ {
+		days = append(days, d)
+	}
 	s.mu.Lock()
 	var missing []int64
 	for _, d := range days {

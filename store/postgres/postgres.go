@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -62,6 +61,7 @@ type Store struct {
 	// schema holds the tables (the first in the search path that has
 	// them); partitions are created in it.
 	schema string
+	ahead  int // days of partitions kept ahead of today
 
 	mu   sync.Mutex
 	days map[int64]bool // days (Unix day numbers) whose partitions exist
@@ -95,17 +95,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: find the spans table: %w", err)
 	}
-	s := &Store{pool: pool, logger: logger, schema: schema, days: map[int64]bool{}}
 	ahead := o.PartitionsAhead
 	if ahead <= 0 {
 		ahead = DefaultPartitionsAhead
 	}
-	today := dayOf(time.Now())
-	var days []int64
-	for d := today; d <= today+int64(ahead); d++ {
-		days = append(days, d)
-	}
-	if err := s.ensureDays(ctx, days); err != nil {
+	s := &Store{pool: pool, logger: logger, schema: schema, ahead: ahead, days: map[int64]bool{}}
+	if err := s.ensureDays(ctx, nil); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
