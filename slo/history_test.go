@@ -75,6 +75,27 @@ func TestHistoryFromStore(t *testing.T) {
 	if d.Requests != 3 || d.Quantile < 3990*time.Microsecond || d.Quantile > 4010*time.Microsecond || d.HasProxy {
 		t.Fatalf("db history %+v", d)
 	}
+	// Status from the same rollups: web's last two days against a 99%
+	// latency objective at 100ms (15 of 1000 slow) and its availability.
+	lat := SLO{Name: "web-latency", Scope: Scope{Service: "web"}, Indicator: Latency, Threshold: 100 * time.Millisecond, Objective: 0.99, Window: DefaultWindow}
+	r, ok, err := ErrorRatioFromStore(ctx, st, &lat, now.Add(-72*time.Hour), now)
+	if err != nil || !ok || r != 0.015 {
+		t.Fatalf("latency error ratio %v %v %v, want 0.015", r, ok, err)
+	}
+	if br := BurnRate(r, lat.Objective); br < 1.49 || br > 1.51 {
+		t.Fatalf("burn rate %v", br)
+	}
+	lat.Threshold = 180 * time.Millisecond
+	if r, _, _ := ErrorRatioFromStore(ctx, st, &lat, now.Add(-72*time.Hour), now); r != 0 {
+		t.Fatalf("at the slow requests' own latency: ratio %v, want 0", r)
+	}
+	avail := SLO{Name: "web-availability", Scope: Scope{Service: "web"}, Indicator: Availability, Objective: 0.999, Window: DefaultWindow}
+	if r, ok, err := ErrorRatioFromStore(ctx, st, &avail, now.Add(-72*time.Hour), now); err != nil || !ok || r != 0 {
+		t.Fatalf("availability %v %v %v", r, ok, err)
+	}
+	if _, ok, _ := ErrorRatioFromStore(ctx, st, &avail, now.Add(-10*24*time.Hour), now.Add(-9*24*time.Hour)); ok {
+		t.Fatal("a window without traffic has a ratio")
+	}
 	ps := Propose(DefaultsConfig{}, hs)
 	if ps[1].SLOs[1].Threshold != 250*time.Millisecond || ps[0].SLOs[1].Threshold != 5*time.Millisecond || !ps[0].SLOs[0].Scope.ViaCallers {
 		t.Fatalf("proposals %+v", ps)

@@ -17,11 +17,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/meshlens/meshlens/alerts"
-	"github.com/meshlens/meshlens/model"
 	"github.com/meshlens/meshlens/slo"
 	"github.com/meshlens/meshlens/store"
 	"github.com/meshlens/meshlens/store/open"
-	"github.com/meshlens/meshlens/store/rollup"
 )
 
 func init() {
@@ -258,7 +256,7 @@ func runSLOStatus(ctx context.Context, args []string) int {
 	case in.openedStore != nil:
 		now := in.now()
 		ratio = func(s *slo.SLO, w time.Duration) (float64, bool, error) {
-			return storeErrorRatio(ctx, in.openedStore, s, now.Add(-w), now)
+			return slo.ErrorRatioFromStore(ctx, in.openedStore, s, now.Add(-w), now)
 		}
 	default:
 		fmt.Fprintln(os.Stderr, "meshlens slo status: give --prometheus URL, --data-dir or --database-url")
@@ -300,54 +298,4 @@ func runSLOStatus(ctx context.Context, args []string) int {
 	}
 	w.Flush()
 	return 0
-}
-
-// storeErrorRatio computes an SLO's error ratio over [from, to) from the
-// store's rollups: server errors by status class, slow requests from the
-// merged HDR histogram (to its 3-significant-digit resolution).
-func storeErrorRatio(ctx context.Context, st store.Store, s *slo.SLO, from, to time.Time) (float64, bool, error) {
-	f := store.RollupFilter{From: from, To: to}
-	for _, m := range s.Scope.Selector() {
-		switch m.Name {
-		case "service":
-			f.Service = m.Value
-		case "direction":
-			f.Direction = model.Direction(m.Value)
-		case "peer":
-			f.Peer = m.Value
-		case "route":
-			f.Route = m.Value
-		}
-	}
-	rs, err := st.Rollups(ctx, f)
-	if err != nil {
-		return 0, false, err
-	}
-	var total, bad int64
-	if s.Indicator == slo.Availability {
-		for _, r := range rs {
-			total += r.Count
-			if r.Key.StatusClass == "5xx" {
-				bad += r.Count
-			}
-		}
-	} else {
-		m, err := rollup.Merge(rs)
-		if err != nil {
-			return 0, false, err
-		}
-		total = m.Count
-		if m.Total != nil {
-			limit := s.Threshold.Microseconds()
-			for _, b := range m.Total.Distribution() {
-				if b.From > limit {
-					bad += b.Count
-				}
-			}
-		}
-	}
-	if total == 0 {
-		return 0, false, nil
-	}
-	return float64(bad) / float64(total), true, nil
 }
