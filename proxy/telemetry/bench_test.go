@@ -200,3 +200,24 @@ type discardExporter struct{}
 
 func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkRotate is one hop key's share of a flush: swap, encode the three
+// interval histograms, merge them into the cumulative set, summarise.
+func BenchmarkRotate(b *testing.B) {
+	tel, err := New(Config{}, "checkout", nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ss := samples(20000, 1, 11)
+	k := hopKey("/a", "GET", "2xx")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for _, s := range ss {
+			tel.Finish(&Hop{Key: k, Total: s.total, Upstream: s.upstream})
+		}
+		b.StartTimer()
+		tel.hist.rotate(time.Now())
+	}
+}
