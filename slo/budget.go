@@ -51,18 +51,18 @@ const (
 // BurnWindow is one multi-window burn-rate condition: the alert fires when
 // the burn rate exceeds BurnRate over both Long and Short.
 type BurnWindow struct {
-	Severity Severity
-	BurnRate float64
-	Long     time.Duration
-	Short    time.Duration
+	Severity Severity      `yaml:"severity"`
+	BurnRate float64       `yaml:"burn_rate"`
+	Long     time.Duration `yaml:"long"`
+	Short    time.Duration `yaml:"short"`
 	// For is how long the condition must hold before the alert fires (0:
 	// at once; the short window already guards against blips).
-	For time.Duration
+	For time.Duration `yaml:"for"`
 }
 
 // Policy is the set of burn-rate conditions alerted on for an SLO.
 type Policy struct {
-	Windows []BurnWindow
+	Windows []BurnWindow `yaml:"windows"`
 }
 
 // DefaultPolicy is the Google SRE Workbook's multi-window multi-burn-rate

@@ -108,7 +108,7 @@ func TestParseOpenSLOGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(spec.SLOs) != 4 || spec.Services["checkout"] != "the checkout service" {
+	if len(spec.SLOs) != 5 || spec.Services["checkout"] != "the checkout service" {
 		t.Fatalf("spec: %+v", spec)
 	}
 	byName := map[string]SLO{}
@@ -128,6 +128,9 @@ func TestParseOpenSLOGood(t *testing.T) {
 	if l := byName["checkout-latency-1"]; l.Threshold != time.Second || math.Abs(l.Objective-0.999) > 1e-12 {
 		t.Fatalf("latency-1: %+v", l)
 	}
+	if r := byName["checkout-cart-route"]; r.Indicator != Availability || r.Scope.Route != "/cart" || math.Abs(r.Objective-0.995) > 1e-12 {
+		t.Fatalf("route: %+v", r)
+	}
 	if e := byName["checkout-to-payments"]; e.Indicator != Latency || e.Threshold != 250*time.Millisecond || e.Scope.Peer != "payments" {
 		t.Fatalf("edge: %+v", e)
 	}
@@ -138,7 +141,7 @@ func TestParseOpenSLOGood(t *testing.T) {
 	for _, s := range all {
 		names = append(names, s.Name)
 	}
-	if got := strings.Join(names, " "); got != "cart-availability cart-latency checkout-availability checkout-latency-0 checkout-latency-1 checkout-to-payments" {
+	if got := strings.Join(names, " "); got != "cart-availability cart-latency checkout-availability checkout-cart-route checkout-latency-0 checkout-latency-1 checkout-to-payments" {
 		t.Fatalf("combined: %s", got)
 	}
 }

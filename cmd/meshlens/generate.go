@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/meshlens/meshlens/alerts"
 	"github.com/meshlens/meshlens/slo"
@@ -86,6 +89,7 @@ func runGenerateAlerts(ctx context.Context, args []string) int {
 	fs, in := newSLOFlags("generate alerts")
 	var (
 		out, scale, reload string
+		policyFile         string
 		cfg                alerts.Config
 	)
 	fs.StringVar(&out, "out", "", "output `DIR` (required): slo-<service>.rules.yml, slo-<service>.test.yml, meshlens-alertmanager.yml, meshlens-alertmanager.tmpl")
@@ -96,6 +100,7 @@ func runGenerateAlerts(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.TraceSearchURL, "trace-url", "", "trace search UI base `URL` (default "+alerts.DefaultTraceSearchURL+")")
 	fs.StringVar(&cfg.PageWebhookURL, "page-webhook-url", "", "Alertmanager webhook `URL` for pages")
 	fs.StringVar(&cfg.TicketWebhookURL, "ticket-webhook-url", "", "Alertmanager webhook `URL` for tickets")
+	fs.StringVar(&policyFile, "policy", "", "YAML `FILE` with the burn-rate policy of SLOs without their own (windows: [{severity, burn_rate, long, short, for}]; default: the SRE Workbook's)")
 	fs.StringVar(&reload, "reload", "", "POST `URL`/-/reload of this Prometheus after writing (needs --web.enable-lifecycle)")
 	if err := fs.Parse(args); err != nil {
 		return exitCodeForFlagErr(err)
@@ -110,6 +115,14 @@ func runGenerateAlerts(ctx context.Context, args []string) int {
 		return 2
 	}
 	cfg.WindowScale = f
+	if policyFile != "" {
+		p, err := loadPolicy(policyFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "meshlens generate alerts: %v\n", err)
+			return 2
+		}
+		cfg.Policy = p
+	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "meshlens generate alerts: %v\n", err)
 		return 2
@@ -139,4 +152,22 @@ func runGenerateAlerts(ctx context.Context, args []string) int {
 	fmt.Printf("alerts: %d SLOs of %d services, %d files in %s (changed: %v); thresholds to count: %v\n",
 		len(set), len(slo.Services(set)), len(files), out, changed, slo.Thresholds(set))
 	return 0
+}
+
+// loadPolicy reads a burn-rate policy YAML file, strictly.
+func loadPolicy(path string) (*slo.Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	var p slo.Policy
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	return &p, nil
 }
