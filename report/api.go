@@ -2,12 +2,8 @@ package report
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/meshlens/meshlens/store"
@@ -43,7 +39,8 @@ type apiRollup struct {
 	Overhead string    `json:"overhead"`
 }
 
-// Rollups implements Source.
+// Rollups implements Source. The error wraps ErrNoRollupsAPI when the
+// collector does not serve the endpoint.
 func (a *APISource) Rollups(ctx context.Context, f store.RollupFilter) ([]store.Rollup, error) {
 	q := url.Values{"from": {f.From.UTC().Format(time.RFC3339)}, "to": {f.To.UTC().Format(time.RFC3339)}}
 	for k, v := range map[string]string{"service": f.Service, "direction": string(f.Direction), "peer": f.Peer, "route": f.Route} {
@@ -51,35 +48,11 @@ func (a *APISource) Rollups(ctx context.Context, f store.RollupFilter) ([]store.
 			q.Set(k, v)
 		}
 	}
-	u := strings.TrimRight(a.BaseURL, "/") + "/api/v1/rollups?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("query api %s: %w", a.BaseURL, err)
-	}
-	if a.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.Token)
-	}
-	c := a.Client
-	if c == nil {
-		c = &http.Client{Timeout: time.Minute}
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("query api: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, fmt.Errorf("query api %s has no /api/v1/rollups (the report needs the stored histograms); read the store with --data-dir or --database-url instead", a.BaseURL)
-	}
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("query api %s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
-	}
 	var body struct {
 		Rollups []apiRollup `json:"rollups"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("query api %s: decode rollups: %w", u, err)
+	if err := a.get(ctx, "/api/v1/rollups", q, &body); err != nil {
+		return nil, err
 	}
 	out := make([]store.Rollup, 0, len(body.Rollups))
 	for _, r := range body.Rollups {

@@ -66,6 +66,14 @@ func runReport(ctx context.Context, args []string) int {
 	}
 	defer closeSrc()
 	r, err := report.Build(ctx, src, o)
+	if api, ok := src.(*report.APISource); ok && errors.Is(err, report.ErrNoRollupsAPI) {
+		if *format == "hlog" {
+			fmt.Fprintf(os.Stderr, "meshlens report: %v; the interval log needs the histograms: use --data-dir or --database-url\n", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "meshlens report: %v; reporting from /api/v1/latency without routes, p99.99 and plots (use --data-dir or --database-url for the full report)\n", err)
+		r, err = report.BuildFromLatencyAPI(ctx, api, o)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "meshlens report: %v\n", err)
 		return 1
