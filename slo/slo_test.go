@@ -3,6 +3,7 @@ package slo
 import (
 	"errors"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,9 @@ func TestParseOpenSLOErrors(t *testing.T) {
 func FuzzParseOpenSLO(f *testing.F) {
 	f.Add([]byte("apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: x}\nspec: {service: a}\n"))
 	f.Add([]byte("---\n---\nkind: SLI\n"))
+	if b, err := os.ReadFile("testdata/good.yaml"); err == nil {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		spec, err := ParseOpenSLO(OpenSLOInput{Name: "fuzz.yaml", Data: data})
 		if err != nil {
