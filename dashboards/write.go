@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/meshlens/meshlens/slo"
+	"github.com/meshlens/meshlens/store"
 )
 
 // WriteDir writes the dashboards into dir/dashboards and Grafana's
@@ -89,6 +92,9 @@ type WriterConfig struct {
 	Provisioning ProvisioningConfig
 	// Grafana, when its URL is set, receives every dashboard that changed.
 	Grafana GrafanaConfig
+	// SLOs and Defaults are used by ServiceHook (see Input).
+	SLOs     []slo.SLO
+	Defaults slo.DefaultsConfig
 }
 
 // Validate checks the configuration, naming the field at fault.
@@ -137,6 +143,34 @@ func NewWriter(cfg WriterConfig, logger *slog.Logger) (*Writer, error) {
 		w.grafana = c
 	}
 	return w, nil
+}
+
+// ServiceHook returns a function for the collector's new-service hooks
+// (analyticsexporter.WithOnNewService): it lists the services in st, adds
+// the new one (which may not be stored yet), and updates the dashboards
+// with the configured SLOs. A failure is logged, since a hook has no caller
+// to return it to; the next new service retries everything.
+func (w *Writer) ServiceHook(st store.Store) func(ctx context.Context, s store.Service) {
+	return func(ctx context.Context, s store.Service) {
+		list, err := ServicesFromStore(ctx, st)
+		if err != nil {
+			w.logger.Warn("dashboards: cannot list services", "service", s.Name, "err", err)
+			return
+		}
+		found := false
+		for i := range list {
+			if list[i].Name == s.Name {
+				list[i].HasProxy = list[i].HasProxy || s.HasProxy
+				found = true
+			}
+		}
+		if !found {
+			list = append(list, Service{Name: s.Name, HasProxy: s.HasProxy})
+		}
+		if _, err := w.Update(ctx, Input{Services: list, SLOs: w.cfg.SLOs, Defaults: w.cfg.Defaults}); err != nil {
+			w.logger.Warn("dashboards: update after a new service failed", "service", s.Name, "err", err)
+		}
+	}
 }
 
 // Update generates the dashboards for in, writes the files that changed and
