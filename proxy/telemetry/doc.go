@@ -9,7 +9,8 @@
 //	t.Start(ctx context.Context) error       // starts the flush and span-export loops (ctx is not retained)
 //	t.ShouldSample(traceID [16]byte) bool    // head sampling for a trace this proxy starts (deterministic on the trace ID)
 //	t.Finish(h *telemetry.Hop)               // implements Sink: record, maybe queue a span; never blocks, never allocates
-//	t.StatsHandler() http.Handler            // GET /stats: JSON per hop key
+//	t.StatsHandler() http.Handler            // GET /stats: JSON per hop key (the Stats document)
+//	t.Stats() telemetry.Stats                // the same figures as a value (for the demo's live print)
 //	t.Shutdown(ctx context.Context) error    // final flush of the partial interval and queued spans, bounded by ctx
 //	t.Instance() string                      // the random instance ID sent with every histogram batch
 //
@@ -45,8 +46,26 @@
 //
 // Sampled hops become OTLP spans (SERVER for inbound, CLIENT for outbound),
 // encoded directly in OTLP protobuf and POSTed to {collector}/v1/traces in
-// batches. The queue holds Config.SpanQueueSize spans; past it spans are
+// batches of up to 512. The queue holds Config.SpanQueueSize spans; past it
+// spans are dropped and counted. A failing batch is tried three times, then
 // dropped and counted.
+//
+// Why not the OpenTelemetry SDK: on the request path the SDK's
+// tracer.Start/End with these attributes costs 17 allocations (4.3 KB) per
+// span and microseconds of CPU, and its OTLP exporter another 50
+// allocations per span; queuing a copy of the Hop costs no allocation and
+// about as much as the histogram recording, and the field-by-field protobuf
+// encoding costs none (BenchmarkFinish, BenchmarkSpanEncode,
+// BenchmarkSpanExport against BenchmarkSDKSpan in bench_test.go). The
+// output is standard OTLP, checked against the generated OTLP types and the
+// collector's pdata (FuzzSpanEncode).
+//
+// # Memory
+//
+// A hop key holds two sets of three histograms (the interval in progress
+// and the cumulative one for /stats), about 1.1 MB with the 1 µs – 1 h,
+// 3-digit geometry (188 KB each); one spare set circulates at rotation.
+// Route and peer folding bound the number of keys.
 //
 // # Prometheus metrics
 //
