@@ -1,16 +1,19 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,11 +70,9 @@ func TestReportAccuracy(t *testing.T) {
 	if err := mkdir(logDir); err != nil {
 		t.Fatal(err)
 	}
-	col, err := startCollector(o, logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer col.stop()
+	// The collector runs in its own process, as in production, so that the
+	// load generator's process measures only the load.
+	col := startCollectorProcess(t, o, logDir)
 	ctx := context.Background()
 	if err := col.waitReady(ctx, time.Minute); err != nil {
 		t.Fatal(err)
@@ -250,4 +251,41 @@ func checkLatencyAPIReport(t *testing.T, api string, o report.Options, fromStore
 	if a.Requests != b.Requests || a.P50 != b.P50 || a.P99 != b.P99 || a.P999 != b.P999 || a.Max != b.Max {
 		t.Errorf("through the API %+v, from the store %+v", a, b)
 	}
+}
+
+// startCollectorProcess runs `meshlens collector` with the demo's settings;
+// the test's cleanup stops it with SIGTERM.
+func startCollectorProcess(t *testing.T, o Options, logDir string) *collectorRun {
+	t.Helper()
+	bin := testenv.Tool(t, "meshlens")
+	urls, set, err := collectorConfig(o, logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"collector", "--data-dir", o.DataDir}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &collectorRun{urls: urls, cancel: func() {}, done: make(chan error, 1)}
+	go func() { c.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-c.done
+		}
+		if t.Failed() {
+			t.Logf("collector output:\n%s", stderr.String())
+		}
+	})
+	return c
 }

@@ -313,7 +313,9 @@ type collectorRun struct {
 	done   chan error
 }
 
-func startCollector(o Options, logDir string) (*collectorRun, error) {
+// collectorConfig picks the collector's addresses and returns its URLs and
+// the config overrides that put it there, quiet, logging to a file.
+func collectorConfig(o Options, logDir string) (URLs, []string, error) {
 	port := func(def string) (string, error) {
 		if o.DefaultPorts && portFree(def) {
 			return def, nil
@@ -324,32 +326,35 @@ func startCollector(o Options, logDir string) (*collectorRun, error) {
 	for i, def := range []string{"127.0.0.1:4318", "127.0.0.1:4317", "127.0.0.1:8889", "127.0.0.1:16686"} {
 		a, err := port(def)
 		if err != nil {
-			return nil, fmt.Errorf("collector ports: %w", err)
+			return URLs{}, nil, fmt.Errorf("collector ports: %w", err)
 		}
 		addrs[i] = a
 	}
 	logFile := filepath.Join(logDir, "collector.log")
 	q := func(s string) string { return `"` + s + `"` }
-	opts := collector.Options{
-		DataDir: o.DataDir,
-		Version: "demo",
-		Set: []string{
-			"receivers::meshlens_hdr::endpoint=" + q(addrs[0]),
-			"receivers::otlp::protocols::grpc::endpoint=" + q(addrs[1]),
-			"extensions::meshlens::metrics::endpoint=" + q(addrs[2]),
-			"extensions::meshlens::api::endpoint=" + q(addrs[3]),
-			"service::telemetry::logs::level=warn",
-			"service::telemetry::logs::output_paths=[" + q(logFile) + "]",
-			"service::telemetry::logs::error_output_paths=[" + q(logFile) + "]",
-			"processors::memory_limiter::limit_mib=512",
-			"processors::memory_limiter::spike_limit_mib=128",
-		},
+	set := []string{
+		"receivers::meshlens_hdr::endpoint=" + q(addrs[0]),
+		"receivers::otlp::protocols::grpc::endpoint=" + q(addrs[1]),
+		"extensions::meshlens::metrics::endpoint=" + q(addrs[2]),
+		"extensions::meshlens::api::endpoint=" + q(addrs[3]),
+		"service::telemetry::logs::level=warn",
+		"service::telemetry::logs::output_paths=[" + q(logFile) + "]",
+		"service::telemetry::logs::error_output_paths=[" + q(logFile) + "]",
+		"processors::memory_limiter::limit_mib=512",
+		"processors::memory_limiter::spike_limit_mib=128",
 	}
+	urls := URLs{OTLPHTTP: "http://" + addrs[0], OTLPGRPC: addrs[1], Metrics: "http://" + addrs[2], API: "http://" + addrs[3]}
+	return urls, set, nil
+}
+
+func startCollector(o Options, logDir string) (*collectorRun, error) {
+	urls, set, err := collectorConfig(o, logDir)
+	if err != nil {
+		return nil, err
+	}
+	opts := collector.Options{DataDir: o.DataDir, Version: "demo", Set: set}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &collectorRun{
-		urls:   URLs{OTLPHTTP: "http://" + addrs[0], OTLPGRPC: addrs[1], Metrics: "http://" + addrs[2], API: "http://" + addrs[3]},
-		cancel: cancel, done: make(chan error, 1),
-	}
+	c := &collectorRun{urls: urls, cancel: cancel, done: make(chan error, 1)}
 	go func() { c.done <- collector.Run(ctx, opts) }()
 	return c, nil
 }
