@@ -11,6 +11,9 @@
 //	/api/traces?service=…                trace search (see parseTraceSearch)
 //	/api/traces/{id}                     one trace, by trace ID or request ID
 //	/api/dependencies?endTs=…&lookback=… caller → callee call counts
+//	/api/v3/services, /api/v3/operations, /api/v3/traces[/{id}]
+//	                                     Jaeger's api_v3 (OTLP JSON), which
+//	                                     newer Grafana backends search with
 //
 // A bad parameter gets 400 with the parameter named in errors[0].msg.
 package jaeger
@@ -52,6 +55,10 @@ func newHandler(st store.Store, logger *slog.Logger, now func() time.Time) http.
 	mux.HandleFunc("GET /api/traces", h.searchTraces)
 	mux.HandleFunc("GET /api/traces/{id}", h.trace)
 	mux.HandleFunc("GET /api/dependencies", h.dependencies)
+	mux.HandleFunc("GET /api/v3/services", h.v3Services)
+	mux.HandleFunc("GET /api/v3/operations", h.v3Operations)
+	mux.HandleFunc("GET /api/v3/traces", h.v3SearchTraces)
+	mux.HandleFunc("GET /api/v3/traces/{id}", h.v3Trace)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})

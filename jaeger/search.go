@@ -19,7 +19,20 @@ const (
 // findTraces answers a trace search, newest first, at most ts.Query.Limit
 // traces.
 func findTraces(ctx context.Context, st store.Store, ts traceSearch) ([]Trace, error) {
-	traces := []Trace{}
+	found, err := findTraceSpans(ctx, st, ts)
+	if err != nil {
+		return nil, err
+	}
+	traces := make([]Trace, 0, len(found))
+	for _, spans := range found {
+		traces = append(traces, toTrace(spans))
+	}
+	return traces, nil
+}
+
+// findTraceSpans answers a trace search with the stored spans of each trace.
+func findTraceSpans(ctx context.Context, st store.Store, ts traceSearch) ([][]store.Span, error) {
+	var traces [][]store.Span
 	if ts.RequestID != "" {
 		id, err := st.TraceIDByRequestID(ctx, ts.RequestID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -33,7 +46,7 @@ func findTraces(ctx context.Context, st store.Store, ts traceSearch) ([]Trace, e
 			return traces, err
 		}
 		if traceMatches(spans, ts) {
-			traces = append(traces, toTrace(spans))
+			traces = append(traces, spans)
 		}
 		return traces, nil
 	}
@@ -70,7 +83,7 @@ func findTraces(ctx context.Context, st store.Store, ts traceSearch) ([]Trace, e
 				oldest = n
 			}
 			if !filter || traceMatches(spans, ts) {
-				traces = append(traces, toTrace(spans))
+				traces = append(traces, spans)
 				if len(traces) >= ts.Query.Limit {
 					return traces, nil
 				}
