@@ -2,6 +2,7 @@ package jaeger
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -122,4 +123,25 @@ func TestAPIv3AsGrafana(t *testing.T) {
 	if !reflect.DeepEqual(ops.Operations, []Operation{{"POST /pay", "client"}}) {
 		t.Fatalf("operations = %v", ops.Operations)
 	}
+}
+
+func FuzzV3Search(f *testing.F) {
+	f.Add("query.service_name=a&query.attributes=%7B%22k%22%3A%22v%22%7D&query.start_time_min=2026-11-25T12:00:00Z&query.search_depth=5")
+	f.Add("query.service_name=a&query.attributes[k]=v&query.start_time_max=2026-11-25T12:00:00 01:00")
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		v1, err := v3ToV1(&url.URL{RawQuery: rawQuery})
+		if err != nil {
+			var pe *paramError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a paramError", err)
+			}
+			return
+		}
+		if _, err := parseTraceSearch(v1, testNow); err != nil {
+			var pe *paramError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a paramError", err)
+			}
+		}
+	})
 }
