@@ -240,6 +240,11 @@ alerting:
 	if !strings.Contains(propose, "api-latency") || !strings.Contains(propose, "web-latency") {
 		t.Errorf("propose does not cover both discovered services:\n%s", propose)
 	}
+	fromCollector := output(t, ctx, meshlens, "slo", "propose", "--collector", "http://"+apiAddr)
+	t.Logf("meshlens slo propose --collector:\n%s", fromCollector)
+	if !strings.Contains(fromCollector, "api-latency") || !strings.Contains(fromCollector, "web-latency") {
+		t.Errorf("propose from the collector does not cover both discovered services:\n%s", fromCollector)
+	}
 }
 
 func output(t *testing.T, ctx context.Context, bin string, args ...string) string {

@@ -181,3 +181,77 @@ func HistoryFromPrometheus(ctx context.Context, p PrometheusAPI, window time.Dur
 	slices.SortFunc(out, func(a, b ServiceHistory) int { return strings.Compare(a.Service, b.Service) })
 	return out, nil
 }
+
+// collectorQuantileKeys maps the quantiles the collector's query API
+// answers (/api/v1/latency) to their keys.
+var collectorQuantileKeys = map[float64]string{0.5: "p50", 0.9: "p90", 0.99: "p99", 0.999: "p99.9"}
+
+// HistoryFromCollector reads the discovered services and their history from
+// a running collector's query API (/api/v1/services, /api/v1/latency, exact
+// HDR merges). token, when set, is sent as a bearer token. A service
+// without a proxy is listed without history (the API measures a service
+// from its own side).
+func HistoryFromCollector(ctx context.Context, client *http.Client, baseURL, token string, window time.Duration, quantile float64) ([]ServiceHistory, error) {
+	key, ok := collectorQuantileKeys[quantile]
+	if !ok {
+		return nil, fmt.Errorf("collector query API: quantile %v not offered (0.5, 0.9, 0.99, 0.999)", quantile)
+	}
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	get := func(path string, v any) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(baseURL, "/")+path, nil)
+		if err != nil {
+			return fmt.Errorf("collector query API: %w", err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("collector query API: %w", err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+		if err != nil {
+			return fmt.Errorf("collector query API %s: read: %w", path, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("collector query API %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+		}
+		if err := json.Unmarshal(body, v); err != nil {
+			return fmt.Errorf("collector query API %s: %w", path, err)
+		}
+		return nil
+	}
+	var svcs struct {
+		Services []struct {
+			Name     string `json:"name"`
+			HasProxy bool   `json:"has_proxy"`
+		} `json:"services"`
+	}
+	if err := get("/api/v1/services", &svcs); err != nil {
+		return nil, err
+	}
+	var out []ServiceHistory
+	for _, s := range svcs.Services {
+		h := ServiceHistory{Service: s.Name, HasProxy: s.HasProxy, From: "collector"}
+		if s.HasProxy {
+			var lat struct {
+				Requests  int64              `json:"requests"`
+				LatencyMs map[string]float64 `json:"latency_ms"`
+			}
+			q := url.Values{"service": {s.Name}, "direction": {"inbound"}, "from": {window.String()}}
+			if err := get("/api/v1/latency?"+q.Encode(), &lat); err != nil {
+				return nil, err
+			}
+			h.Requests = lat.Requests
+			if ms, ok := lat.LatencyMs[key]; ok && ms > 0 {
+				h.Quantile = time.Duration(ms * float64(time.Millisecond))
+			}
+		}
+		out = append(out, h)
+	}
+	slices.SortFunc(out, func(a, b ServiceHistory) int { return strings.Compare(a.Service, b.Service) })
+	return out, nil
+}

@@ -49,6 +49,7 @@ type sloInputs struct {
 	services, sloFiles    repeatedFlag
 	dataDir, databaseURL  string
 	prometheus, defaults  string
+	collectorURL          string
 	historyWindow         time.Duration
 	noDiscoveredDefaults  bool
 	logger                *slog.Logger
@@ -68,6 +69,7 @@ func (in *sloInputs) register(fs *flag.FlagSet) {
 	fs.StringVar(&in.databaseURL, "database-url", os.Getenv("MESHLENS_DATABASE_URL"), "discover services and their history in the PostgreSQL store at `URL`")
 	fs.StringVar(&in.prometheus, "prometheus", "", "Prometheus base `URL` (discovery and history when no store is given; status)")
 	fs.StringVar(&in.prometheus, "prometheus-url", "", "same as --prometheus")
+	fs.StringVar(&in.collectorURL, "collector", "", "discover services and their history through a running collector's query API at `URL` (token from MESHLENS_API_TOKEN)")
 	fs.StringVar(&in.defaults, "defaults", "", "YAML `FILE` with the default SLO settings and per-service overrides (see docs/slo.md)")
 	fs.DurationVar(&in.historyWindow, "history", 0, "history a latency threshold is proposed from (default 168h)")
 	fs.BoolVar(&in.noDiscoveredDefaults, "only-openslo", false, "no default SLOs: only those of the --slo files")
@@ -130,6 +132,12 @@ func (in *sloInputs) load(ctx context.Context) error {
 			return err
 		}
 		add(hs)
+	case in.collectorURL != "":
+		hs, err := slo.HistoryFromCollector(ctx, in.client, in.collectorURL, os.Getenv("MESHLENS_API_TOKEN"), cfg.HistoryWindow, cfg.HistoryQuantile)
+		if err != nil {
+			return err
+		}
+		add(hs)
 	case in.prometheus != "":
 		hs, err := slo.HistoryFromPrometheus(ctx, slo.PrometheusAPI{URL: in.prometheus, Client: in.client}, cfg.HistoryWindow, cfg.HistoryQuantile)
 		if err != nil {
@@ -142,7 +150,7 @@ func (in *sloInputs) load(ctx context.Context) error {
 		add([]slo.ServiceHistory{{Service: n, HasProxy: true, From: "--service"}})
 	}
 	if len(in.history) == 0 && len(in.explicit) == 0 {
-		return errors.New("no services: give --service, --data-dir, --database-url, --prometheus or --slo")
+		return errors.New("no services: give --service, --data-dir, --database-url, --collector, --prometheus or --slo")
 	}
 	return nil
 }
