@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,10 +24,11 @@ func TestDemoRun(t *testing.T) {
 		t.Skip("runs the demo for 20 s")
 	}
 	bin := testenv.Tool(t, "meshproxy")
-	out := t.TempDir()
+	meshlens := testenv.Tool(t, "meshlens")
+	out, dataDir := t.TempDir(), t.TempDir()
 	var screen bytes.Buffer
 	res, err := Run(context.Background(), Options{
-		Duration: 20 * time.Second, RPS: 40, DataDir: t.TempDir(), OutDir: out,
+		Duration: 20 * time.Second, RPS: 40, DataDir: dataDir, OutDir: out,
 		MeshproxyBinary: bin, Out: &screen, FlushInterval: time.Second, Refresh: 2 * time.Second,
 	})
 	if err != nil {
@@ -67,6 +69,27 @@ func TestDemoRun(t *testing.T) {
 	if kids := childProcesses(t); len(kids) > 0 {
 		t.Errorf("processes left behind: %v", kids)
 	}
+
+	// The commands read what the demo stored.
+	text := run(t, meshlens, "report", "--data-dir", dataDir, "--since", "10m")
+	for _, s := range SampleMesh() {
+		if !strings.Contains(text, "\n  "+s.Name+" ") {
+			t.Errorf("meshlens report lists no service %s:\n%s", s.Name, text)
+		}
+	}
+	tree := run(t, meshlens, "traces", "--data-dir", dataDir, "--request-id", "demo-10")
+	if !strings.Contains(tree, "(request demo-10)") || !strings.Contains(tree, "frontend ") || !strings.Contains(tree, "catalog ") {
+		t.Errorf("meshlens traces: want the request's spans through frontend and catalog:\n%s", tree)
+	}
+}
+
+func run(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", bin, args, err, out)
+	}
+	return string(out)
 }
 
 // childProcesses lists the processes whose parent is this test process.
