@@ -53,7 +53,7 @@ func TestBlackHoledCollectorNeverBlocks(t *testing.T) {
 	if len(blocks) < rounds {
 		t.Fatalf("only %d of %d blocks in 10s: Finish is blocking", len(blocks), rounds)
 	}
-	if worst > time.Second {
+	if worst > 2*time.Second {
 		t.Errorf("slowest block of 256 Finish calls took %v: Finish waited on the sender", worst)
 	}
 	if tel.spans.dropFull.Load() == 0 {
@@ -71,7 +71,7 @@ func TestBlackHoledCollectorNeverBlocks(t *testing.T) {
 	if err == nil {
 		t.Error("Shutdown reported success with a black-holed collector")
 	}
-	if took > time.Second {
+	if took > 2*time.Second {
 		t.Errorf("Shutdown took %v with a 300ms context", took)
 	}
 	t.Logf("Shutdown took %v: %v", took, err)
