@@ -28,6 +28,8 @@ type Watcher struct {
 	seen   map[string]time.Time
 	recent []observed
 	totals map[string]int64
+	// corrupt counts rollups whose histogram did not decode.
+	corrupt int
 }
 
 type observed struct {
@@ -67,7 +69,8 @@ func (w *Watcher) Poll(ctx context.Context, now time.Time) error {
 		}
 		h, err := hdr.Decode(r.Total)
 		if err != nil {
-			return fmt.Errorf("watch rollups: %s: %w", id, err)
+			w.corrupt++ // the final report names it; the table goes on
+			continue
 		}
 		w.totals[r.Key.Service] += h.TotalCount()
 		w.recent = append(w.recent, observed{at: now, service: r.Key.Service, isErr: r.Key.StatusClass == "5xx", h: h})

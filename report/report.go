@@ -82,6 +82,10 @@ type Report struct {
 	// Timeline is the latency over time of every service across both
 	// windows, in the order of Services.
 	Timeline []Series `json:"timeline"`
+	// SkippedRollups counts stored rollups whose histogram did not decode;
+	// SkipErrors names the first few. The rest of the report stands.
+	SkippedRollups int      `json:"skipped_rollups"`
+	SkipErrors     []string `json:"skip_errors,omitempty"`
 	// Intervals are the per-step histograms of every service (WriteHlog).
 	Intervals []Interval `json:"-"`
 }
@@ -170,6 +174,9 @@ type Interval struct {
 	Histogram  *hdr.Histogram
 }
 
+// maxSkipErrors bounds the skipped rollups a report names.
+const maxSkipErrors = 5
+
 // Percentiles reported for every row.
 var rowPercentiles = []float64{50, 90, 99, 99.9, 99.99}
 
@@ -228,6 +235,8 @@ func FromRollups(rs []store.Rollup, o Options) (*Report, error) {
 		return !t.Before(from) && t.Before(to)
 	}
 	tl := newTimeline(prevFrom.Truncate(time.Minute), step)
+	var skipped int
+	var skipErrs []string
 	for i, r := range rs {
 		m := r.Minute
 		cur := inWindow(r, o.From, o.To)
@@ -239,7 +248,13 @@ func FromRollups(rs []store.Rollup, o Options) (*Report, error) {
 		}
 		h, err := hdr.Decode(r.Total)
 		if err != nil {
-			return nil, fmt.Errorf("rollup %d (%s, %s %s %s): total: %w", i, m.Format(time.RFC3339), r.Key.Service, r.Key.Direction, r.Key.Peer, err)
+			// One bad row must not cost the report: skip it, count it,
+			// and name the first ones.
+			skipped++
+			if len(skipErrs) < maxSkipErrors {
+				skipErrs = append(skipErrs, fmt.Sprintf("rollup %d (%s, %s %s %s, source %s): total: %v", i, m.Format(time.RFC3339), r.Key.Service, r.Key.Direction, r.Key.Peer, r.Source, err))
+			}
+			continue
 		}
 		isErr := r.Key.StatusClass == "5xx"
 		for _, k := range rowKeys(r.Key, inbound) {
@@ -249,7 +264,8 @@ func FromRollups(rs []store.Rollup, o Options) (*Report, error) {
 			tl.add(at(r), svc, h, isErr)
 		}
 	}
-	rep := &Report{From: o.From.UTC(), To: o.To.UTC(), PreviousFrom: prevFrom.UTC(), StepSeconds: step.Seconds()}
+	rep := &Report{From: o.From.UTC(), To: o.To.UTC(), PreviousFrom: prevFrom.UTC(), StepSeconds: step.Seconds(),
+		SkippedRollups: skipped, SkipErrors: skipErrs}
 	rep.Services, rep.Edges, rep.Routes = b.rows()
 	for _, row := range rep.Services {
 		k := rowKey{kind: "service", service: row.Service, measuredBy: row.MeasuredBy}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -289,14 +290,36 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
-func TestCorruptRollupNamesIt(t *testing.T) {
-	rs := []store.Rollup{{Minute: t0, Key: inbound("a", "b", "/"), Total: "not a histogram"}}
-	_, err := FromRollups(rs, Options{From: t0, To: t0.Add(time.Minute)})
-	if err == nil {
-		t.Fatal("corrupt rollup accepted")
+func TestCorruptRollupIsSkippedAndNamed(t *testing.T) {
+	h := hdr.New()
+	hdr.Record(h, 2000)
+	good, err := hdr.Encode(h)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if want := "rollup 0 (2026-11-25T12:00:00Z, a inbound b): total: corrupt histogram"; len(err.Error()) < len(want) || err.Error()[:len(want)] != want {
-		t.Errorf("error = %q, want it to start with %q", err, want)
+	rs := []store.Rollup{
+		{Minute: t0, Key: inbound("a", "b", "/"), Source: "p/1", Total: "not a histogram"},
+		{Minute: t0, Key: inbound("a", "b", "/"), Source: "p/2", Total: good},
+	}
+	r, err := FromRollups(rs, Options{From: t0, To: t0.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SkippedRollups != 1 || len(r.SkipErrors) != 1 {
+		t.Fatalf("skipped %d (%v), want 1", r.SkippedRollups, r.SkipErrors)
+	}
+	if want := "rollup 0 (2026-11-25T12:00:00Z, a inbound b, source p/1): total: corrupt histogram"; !strings.HasPrefix(r.SkipErrors[0], want) {
+		t.Errorf("skip error = %q, want it to start with %q", r.SkipErrors[0], want)
+	}
+	if len(r.Services) != 1 || r.Services[0].Current.Requests != 1 {
+		t.Errorf("the good rollup was lost: %+v", r.Services)
+	}
+	var b bytes.Buffer
+	if err := WriteText(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "WARNING: 1 stored rollups skipped") {
+		t.Errorf("the text report does not warn about the skipped rollup:\n%s", b.String())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -15,6 +16,9 @@ func WriteText(w io.Writer, r *Report) error {
 	bw := &errWriter{w: w}
 	fmt.Fprintf(bw, "Tail latency %s .. %s (%s), compared with the %s before\n",
 		r.From.Format(time.RFC3339), r.To.Format(time.RFC3339), windowLength(r.From, r.To), windowLength(r.From, r.To))
+	if r.SkippedRollups > 0 {
+		fmt.Fprintf(bw, "WARNING: %d stored rollups skipped (corrupt histograms); first: %s\n", r.SkippedRollups, strings.Join(r.SkipErrors, "; "))
+	}
 	for _, sec := range []struct {
 		title string
 		rows  []Row
