@@ -2,8 +2,9 @@
 # CPU profile of meshproxy (full telemetry) under the benchmark's load:
 # GOMAXPROCS=1 on CPU 1, fortio and its echo backend and a telemetry sink on
 # CPU 0, RATE requests/s (default 2000; 0 = closed loop) for SECONDS (default
-# 20). Prints the hottest functions and where goroutines waited on mutexes
-# and channels; profiles are kept in out/bench/meshproxy.*.pprof.
+# 20). Prints the hottest functions, where goroutines waited on mutexes and
+# channels, and what holds the heap; profiles are kept in
+# out/bench/meshproxy.*.pprof.
 #
 #   bash bench/profile/run.sh [RATE] [SECONDS]
 set -euo pipefail
@@ -38,6 +39,8 @@ curl -sf -o "$out/meshproxy.cpu.pprof" "http://$pp/debug/pprof/profile?seconds=$
 wait "$load"
 curl -sf -o "$out/meshproxy.mutex.pprof" "http://$pp/debug/pprof/mutex"
 curl -sf -o "$out/meshproxy.block.pprof" "http://$pp/debug/pprof/block"
+curl -sf -o "$out/meshproxy.heap.pprof" "http://$pp/debug/pprof/heap"
+grep -E '^Vm(HWM|RSS)' "/proc/${pids[2]}/status"
 grep -E '^All done|target 99%' "$out/profile-load.log"
 go tool pprof -top -nodecount=35 bin/bench/meshproxy-pprof "$out/meshproxy.cpu.pprof" 2>/dev/null | head -45
 echo "--- cumulative"
@@ -46,3 +49,5 @@ echo "--- mutex contention"
 go tool pprof -top -cum -nodecount=25 bin/bench/meshproxy-pprof "$out/meshproxy.mutex.pprof" 2>/dev/null | sed -n '5,35p'
 echo "--- blocking (channels, select, sync)"
 go tool pprof -top -cum -nodecount=25 bin/bench/meshproxy-pprof "$out/meshproxy.block.pprof" 2>/dev/null | sed -n '5,35p'
+echo "--- heap in use"
+go tool pprof -top -sample_index=inuse_space -nodecount=20 bin/bench/meshproxy-pprof "$out/meshproxy.heap.pprof" 2>/dev/null | sed -n '5,28p'
