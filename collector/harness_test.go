@@ -58,6 +58,7 @@ func startCollector(t *testing.T, sets ...string) *running {
 	for {
 		select {
 		case err := <-done:
+			stopped = true
 			t.Fatalf("collector stopped at start: %v", err)
 		default:
 		}

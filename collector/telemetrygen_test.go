@@ -118,6 +118,7 @@ func TestTelemetrygen(t *testing.T) {
 	for id, ws := range want {
 		var got queryapi.Trace
 		eventually(t, 30*time.Second, func() error {
+			got = queryapi.Trace{}
 			code, body := httpGet(t, api+"/api/v1/traces/"+id, "", &got)
 			if code != 200 || len(got.Spans) < len(ws) {
 				return fmt.Errorf("trace %s: %d, %d spans of %d (%.200s)", id, code, len(got.Spans), len(ws), body)
