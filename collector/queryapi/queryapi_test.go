@@ -179,6 +179,7 @@ func servicesEdgesTraces(t *testing.T, fx *fixture) {
 		{"/api/v1/traces/0af7651916cd43dd8448eb211c80319c", "trace.json"},
 		{"/api/v1/traces/0AF7651916CD43DD8448EB211C80319C", "trace.json"},
 		{"/api/v1/requests/req-1", "request.json"},
+		{"/api/v1/latency?service=checkout&edge=web-%3Echeckout&from=2026-11-20T12:00:00Z&to=2026-11-20T12:30:00Z", "latency.json"},
 	} {
 		code, body := fx.get(t, c.path, nil)
 		if code != 200 {
