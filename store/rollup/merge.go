@@ -21,7 +21,19 @@ type Merged struct {
 	Total    *hdr.Histogram
 	Upstream *hdr.Histogram
 	Overhead *hdr.Histogram
+
+	only Histograms // 0: all
 }
+
+// Histograms selects some of a rollup's three histograms.
+type Histograms uint8
+
+// The histograms of a rollup.
+const (
+	Total Histograms = 1 << iota
+	Upstream
+	Overhead
+)
 
 // New returns an empty Merged.
 func New() *Merged {
@@ -71,8 +83,8 @@ func (m *Merged) add(count int64, total, upstream, overhead string) error {
 		p    *hdr.Packed
 	}{{"total", total, m.Total, nil}, {"upstream", upstream, m.Upstream, nil}, {"overhead", overhead, m.Overhead, nil}}
 	for i := range hs {
-		if hs[i].enc == "" {
-			continue // not measured
+		if hs[i].enc == "" || m.only != 0 && m.only&(1<<i) == 0 {
+			continue // not measured, or not asked for
 		}
 		// The sparse decode skips the dense counts array a full decode
 		// allocates; merging it into the dense accumulator is exact.

@@ -24,6 +24,9 @@ type Querier struct {
 	// Lateness: minutes that ended less than Lateness ago are read as
 	// rollups, never compacted. 0 is DefaultLateness.
 	Lateness time.Duration
+	// Only limits the histograms merged (a percentile query needs only
+	// Total); 0 merges all three. Compactions are always built whole.
+	Only Histograms
 }
 
 // Query merges the rollups f selects with the default Querier.
@@ -58,6 +61,7 @@ func (q Querier) Query(ctx context.Context, f store.RollupFilter) (*Merged, erro
 	hourFrom := ceilHour(from)
 	hourTo := closedEnd.Truncate(time.Hour)
 	out := New()
+	out.only = q.Only
 	add := func(c store.Compaction) error {
 		if f.Direction != "" && c.Direction != f.Direction {
 			return nil
@@ -96,7 +100,14 @@ func (q Querier) raw(ctx context.Context, f store.RollupFilter) (*Merged, error)
 	if err != nil {
 		return nil, err
 	}
-	return Merge(rs)
+	m := New()
+	m.only = q.Only
+	for _, r := range rs {
+		if err := m.Add(r); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // compacted feeds the compactions of the service's periods in [from, to) to

@@ -93,7 +93,7 @@ func BenchmarkPercentiles(b *testing.B, st store.Store) {
 		}
 	}
 	f := store.RollupFilter{Service: "checkout", From: end.Add(-24 * time.Hour), To: end.Add(time.Minute)}
-	q := rollup.Querier{Store: st, Now: func() time.Time { return end.Add(30 * time.Second) }}
+	q := rollup.Querier{Store: st, Now: func() time.Time { return end.Add(30 * time.Second) }, Only: rollup.Total}
 	percentiles := func() []int64 {
 		m, err := q.Query(ctx, f)
 		if err != nil {
@@ -134,6 +134,17 @@ func BenchmarkPercentiles(b *testing.B, st store.Store) {
 		b.ReportMetric(coldMs, "cold-ms")
 		b.ReportMetric(naiveMs, "naive-ms")
 		b.ReportMetric(float64(len(plain)), "rollups")
+	})
+	// The same window merging all three histograms (total, upstream,
+	// overhead), as the latency API does.
+	b.Run("warm-all-histograms", func(b *testing.B) {
+		all := q
+		all.Only = 0
+		for range b.N {
+			if _, err := all.Query(ctx, f); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }
 
