@@ -208,6 +208,13 @@ var readableSteps = func() []time.Duration {
 	return append(s, 60*time.Second)
 }()
 
+// ReadableThresholds returns every threshold ReadableThreshold rounds to
+// up to a minute: the latency thresholds the collector counts by default, so
+// that a proposed default SLO always has its exact counter.
+func ReadableThresholds() []time.Duration {
+	return slices.Clone(readableSteps)
+}
+
 // ReadableThreshold rounds d up to the next readable threshold (1ms, 2.5ms,
 // 5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 500ms, 1s, 2.5s, 5s, 10s, 25s, 50s,
 // 1m). Past a minute it returns d rounded up to a whole second.
