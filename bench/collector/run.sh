@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# bench/collector/run.sh — CPU of the meshlens collector (embedded default
+# config, PostgreSQL store) against a stock OpenTelemetry Collector of the
+# same release (otlp receiver, batch processor, nop exporter: stockcol/), at
+# the same load: OTLP/gRPC requests of 100 spans (traces of 10) at RATE
+# spans/s for SECS seconds, from load/ (telemetrygen cannot keep up with
+# 10,000 spans/s on a busy 2-core machine; see load/main.go). Rounds interleave the two (the order alternates); each
+# collector's CPU-seconds come from /proc/PID/stat (utime+stime) from the
+# start of the load to 3 s after it ends (the store writes that follow the
+# load count). Prints each round, the median ratio, and the target (≤ 1.2×).
+#
+#   bench/collector/run.sh            # ROUNDS=3 SECS=20 RATE=10000
+#   ROUNDS=5 SECS=30 bench/collector/run.sh
+#
+# Needs bin/meshlens (make build) and PostgreSQL (MESHLENS_BENCH_DATABASE_URL, or
+# 127.0.0.1:5432, where it creates and drops a database of its own).
+set -euo pipefail
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-20}
+RATE=${RATE:-10000}
+cd "$(git rev-parse --show-toplevel)"
+GO=${GO:-go}
+mkdir -p bin/bench
+$GO build -o bin/bench/ ./bench/collector/stockcol ./bench/collector/load
+[ -x bin/meshlens ] || $GO build -o bin/meshlens ./cmd/meshlens
+
+work=$(mktemp -d)
+db=""
+pids=()
+cleanup() {
+	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	[ -n "$db" ] && psql -q "postgres://127.0.0.1:5432/test?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ -n "${MESHLENS_BENCH_DATABASE_URL:-}" ]; then
+	DBURL=$MESHLENS_BENCH_DATABASE_URL
+else
+	db=meshlens_bench_$$
+	psql -q "postgres://127.0.0.1:5432/test?sslmode=disable" -c "CREATE DATABASE $db" >/dev/null
+	DBURL="postgres://127.0.0.1:5432/$db?sslmode=disable"
+fi
+bin/meshlens migrate up --database-url "$DBURL" >/dev/null
+
+TCK=$(getconf CLK_TCK)
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
+waitport() {
+	for _ in $(seq 300); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "nothing listens on 127.0.0.1:$1" >&2
+	return 1
+}
+
+# run NAME: starts that collector, loads it, prints its CPU-seconds.
+run() {
+	local name=$1 grpc pid
+	grpc=$(port)
+	if [ "$name" = stock ]; then
+		STOCK_GRPC=127.0.0.1:$grpc bin/bench/stockcol --config bench/collector/stock.yaml >"$work/$name.log" 2>&1 &
+	else
+		bin/meshlens collector --data-dir "$work/data-$RANDOM" --database-url "$DBURL" \
+			--set receivers::otlp::protocols::grpc::endpoint=127.0.0.1:$grpc \
+			--set receivers::meshlens_hdr::endpoint=127.0.0.1:$(port) \
+			--set extensions::meshlens::metrics::endpoint=127.0.0.1:$(port) \
+			--set extensions::meshlens::api::endpoint=127.0.0.1:$(port) \
+			--set service::telemetry::logs::level=warn >"$work/$name.log" 2>&1 &
+	fi
+	pid=$!
+	pids+=("$pid")
+	waitport "$grpc"
+	sleep 2 # settle after start
+	local before after
+	before=$(cpu "$pid")
+	bin/bench/load -endpoint "127.0.0.1:$grpc" -rate "$RATE" -batch 100 -duration "${SECS}s" \
+		-service "bench-$name" >>"$work/load.log" 2>&1 || { cat "$work/load.log" >&2; return 1; }
+	sleep 3
+	after=$(cpu "$pid")
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	awk -v a="$after" -v b="$before" -v t="$TCK" 'BEGIN{printf "%.2f", (a-b)/t}'
+}
+
+echo "collector CPU at $RATE spans/s (100 spans a batch, OTLP/gRPC), ${SECS}s of load + 3s, $ROUNDS rounds, $(nproc) cores"
+ratios=()
+for r in $(seq "$ROUNDS"); do
+	if [ $((r % 2)) = 1 ]; then order="stock meshlens"; else order="meshlens stock"; fi
+	declare -A c=()
+	for n in $order; do c[$n]=$(run "$n"); done
+	ratio=$(awk -v m="${c[meshlens]}" -v s="${c[stock]}" 'BEGIN{printf "%.2f", m/s}')
+	ratios+=("$ratio")
+	printf "round %d: stock %s CPU-s, meshlens %s CPU-s, ratio %s×\n" "$r" "${c[stock]}" "${c[meshlens]}" "$ratio"
+	unset c
+done
+stored=$(psql -tA "$DBURL" -c "SELECT count(*) FROM spans WHERE service = 'bench-meshlens'")
+expect=$((RATE * SECS * ROUNDS))
+median=$(printf "%s\n" "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}')
+grep -h '^load:' "$work/load.log" | sed 's/^/  /'
+echo "meshlens stored $stored spans of $expect sent"
+echo "median ratio ${median}× (target ≤ 1.2×)"
