@@ -73,33 +73,46 @@ var maxEquivalent = func() int64 {
 	return h.Max()
 }()
 
+var histogramNames = [3]string{"total", "upstream", "overhead"}
+
+// wants reports whether m merges histogram i (0 total, 1 upstream, 2
+// overhead).
+func (m *Merged) wants(i int) bool { return m.only == 0 || m.only&(1<<i) != 0 }
+
+// decodeChecked decodes one stored histogram and checks it fits the meshlens
+// geometry.
+func decodeChecked(enc, name string) (*hdr.Packed, error) {
+	// The sparse decode skips the dense counts array a full decode
+	// allocates; merging it into the dense accumulator is exact.
+	p, err := hdr.DecodePacked(enc)
+	if err != nil {
+		return nil, fmt.Errorf("%s histogram: %w", name, err)
+	}
+	if p.Max() > maxEquivalent {
+		return nil, fmt.Errorf("%s histogram: values up to %d µs, above the meshlens limit %d µs", name, p.Max(), int64(model.HighestTrackableMicros))
+	}
+	return p, nil
+}
+
 // add decodes all three histograms before it merges any, so that a bad one
 // leaves m as it was.
 func (m *Merged) add(count int64, total, upstream, overhead string) error {
-	hs := [...]struct {
-		name string
-		enc  string
-		into *hdr.Histogram
-		p    *hdr.Packed
-	}{{"total", total, m.Total, nil}, {"upstream", upstream, m.Upstream, nil}, {"overhead", overhead, m.Overhead, nil}}
-	for i := range hs {
-		if hs[i].enc == "" || m.only != 0 && m.only&(1<<i) == 0 {
+	encs := [3]string{total, upstream, overhead}
+	var ps [3]*hdr.Packed
+	for i, enc := range encs {
+		if enc == "" || !m.wants(i) {
 			continue // not measured, or not asked for
 		}
-		// The sparse decode skips the dense counts array a full decode
-		// allocates; merging it into the dense accumulator is exact.
-		p, err := hdr.DecodePacked(hs[i].enc)
+		p, err := decodeChecked(enc, histogramNames[i])
 		if err != nil {
-			return fmt.Errorf("%s histogram: %w", hs[i].name, err)
+			return err
 		}
-		if p.Max() > maxEquivalent {
-			return fmt.Errorf("%s histogram: values up to %d µs, above the meshlens limit %d µs", hs[i].name, p.Max(), int64(model.HighestTrackableMicros))
-		}
-		hs[i].p = p
+		ps[i] = p
 	}
-	for _, h := range hs {
-		if h.p != nil {
-			h.p.MergeInto(h.into)
+	into := [3]*hdr.Histogram{m.Total, m.Upstream, m.Overhead}
+	for i, p := range ps {
+		if p != nil {
+			p.MergeInto(into[i])
 		}
 	}
 	m.Count += count

@@ -27,6 +27,8 @@ type Querier struct {
 	// Only limits the histograms merged (a percentile query needs only
 	// Total); 0 merges all three. Compactions are always built whole.
 	Only Histograms
+	// Cache holds decoded compactions; nil is a process-wide cache.
+	Cache *Cache
 }
 
 // Query merges the rollups f selects with the default Querier.
@@ -62,11 +64,18 @@ func (q Querier) Query(ctx context.Context, f store.RollupFilter) (*Merged, erro
 	hourTo := closedEnd.Truncate(time.Hour)
 	out := New()
 	out.only = q.Only
+	cache := q.Cache
+	if cache == nil {
+		cache = defaultCache
+	}
 	add := func(c store.Compaction) error {
 		if f.Direction != "" && c.Direction != f.Direction {
 			return nil
 		}
-		return out.AddCompaction(c)
+		if err := cache.addCompaction(out, q.Store, c); err != nil {
+			return fmt.Errorf("compaction %s %s/%s %v: %w", c.Start.UTC().Format(time.RFC3339), c.Service, c.Direction, c.Period, err)
+		}
+		return nil
 	}
 	if hourFrom.Before(hourTo) {
 		if err := q.compacted(ctx, cs, f.Service, time.Hour, hourFrom, hourTo, add); err != nil {
