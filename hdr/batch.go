@@ -26,6 +26,10 @@ var ErrBadBatch = errors.New("bad histogram batch")
 type DecodedHop struct {
 	Key                       model.HopKey
 	Total, Upstream, Overhead *Histogram
+	// Encoded holds the hop's three encodings as received (total, upstream,
+	// overhead), each the encoding its histogram above was decoded from, so
+	// a receiver can pass them on without encoding them again.
+	Encoded [3]string
 }
 
 // DecodedInterval is one received interval whose hops passed validation.
@@ -131,7 +135,7 @@ func decodeHop(field string, hop model.HopHistograms) (DecodedHop, *Rejection) {
 		}
 		return DecodedHop{}, &Rejection{Field: field, Reason: err.Error()}
 	}
-	dh := DecodedHop{Key: hop.HopKey}
+	dh := DecodedHop{Key: hop.HopKey, Encoded: [3]string{hop.Total, hop.Upstream, hop.Overhead}}
 	for _, h := range []struct {
 		name string
 		enc  string

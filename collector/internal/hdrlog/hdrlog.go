@@ -66,15 +66,15 @@ func FromBatch(b *hdr.DecodedBatch) (plog.Logs, error) {
 	recs.EnsureCapacity(b.Hops)
 	for _, in := range b.Intervals {
 		for _, h := range in.Hops {
-			total, err := hdr.Encode(h.Total)
+			total, err := encoded(h.Encoded[0], h.Total)
 			if err != nil {
 				return ld, err
 			}
-			upstream, err := hdr.Encode(h.Upstream)
+			upstream, err := encoded(h.Encoded[1], h.Upstream)
 			if err != nil {
 				return ld, err
 			}
-			overhead, err := hdr.Encode(h.Overhead)
+			overhead, err := encoded(h.Encoded[2], h.Overhead)
 			if err != nil {
 				return ld, err
 			}
@@ -99,6 +99,16 @@ func FromBatch(b *hdr.DecodedBatch) (plog.Logs, error) {
 		}
 	}
 	return ld, nil
+}
+
+// encoded is the encoding a histogram was decoded from when the decoder kept
+// it (encoding again costs a zlib writer per histogram, most of the
+// receiver's CPU), else a new encoding.
+func encoded(received string, h *hdr.Histogram) (string, error) {
+	if received != "" {
+		return received, nil
+	}
+	return hdr.Encode(h)
 }
 
 // ErrNotHistogram is wrapped by Each for a record in the histogram scope that
