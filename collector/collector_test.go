@@ -4,8 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/otelcol"
+
+	"github.com/meshlens/meshlens/collector/internal/testhost"
+	"github.com/meshlens/meshlens/internal/testenv"
 )
 
 // TestDefaultConfig: the embedded config resolves, unmarshals and validates
@@ -43,5 +47,25 @@ func TestConfigURIs(t *testing.T) {
 	}
 	if _, err := ConfigURIs(Options{Set: []string{"novalue"}}); err == nil || !strings.Contains(err.Error(), "KEY=VALUE") {
 		t.Errorf("--set without =: %v", err)
+	}
+}
+
+// TestRefusesUnknownSchema: on a PostgreSQL schema this build does not know
+// the collector does not start, and its error names the command that fixes
+// it.
+func TestRefusesUnknownSchema(t *testing.T) {
+	u := testenv.PostgresSchema(t)
+	o := Options{DataDir: t.TempDir(), DatabaseURL: u, Set: []string{
+		"receivers::meshlens_hdr::endpoint=" + testhost.FreeAddr(t),
+		"receivers::otlp::protocols::grpc::endpoint=" + testhost.FreeAddr(t),
+		"extensions::meshlens::metrics::endpoint=" + testhost.FreeAddr(t),
+		"extensions::meshlens::api::endpoint=" + testhost.FreeAddr(t),
+		"service::telemetry::logs::level=error",
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := Run(ctx, o)
+	if err == nil || !strings.Contains(err.Error(), "meshlens migrate up") {
+		t.Fatalf("Run on an unmigrated schema: %v, want an error naming `meshlens migrate up`", err)
 	}
 }
