@@ -5,6 +5,7 @@
 package queryapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/meshlens/meshlens/hdr"
 	"github.com/meshlens/meshlens/model"
 	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/rollup"
 )
 
 // MaxWindow bounds the window of one latency query.
@@ -315,7 +317,15 @@ func (h *handler) latency(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, "latency", err)
 		return
 	}
-	m, err := MergeRollups(rollups)
+	var m *Merged
+	if f.Peer == "" && f.Route == "" {
+		// A whole service (and direction): the histograms come from the
+		// store's pre-merged minutes and hours (store/rollup), the counts
+		// per status class from the rows, undecoded.
+		m, err = h.mergeCompacted(r.Context(), f, rollups)
+	} else {
+		m, err = MergeRollups(rollups)
+	}
 	if err != nil {
 		h.storeError(w, "latency", err)
 		return
@@ -356,29 +366,32 @@ type Merged struct {
 	ByClass                   map[string]int64
 }
 
-// MergeRollups merges stored rollups exactly: the result has the same counts
-// as one histogram that saw every value.
-func MergeRollups(rs []store.Rollup) (*Merged, error) {
-	m := &Merged{Total: hdr.New(), Upstream: hdr.New(), Overhead: hdr.New(), ByClass: map[string]int64{}}
-	for i, r := range rs {
-		for _, p := range []struct {
-			name, enc string
-			dst       *hdr.Histogram
-		}{{"total", r.Total, m.Total}, {"upstream", r.Upstream, m.Upstream}, {"overhead", r.Overhead, m.Overhead}} {
-			if p.enc == "" {
-				continue
-			}
-			h, err := hdr.Decode(p.enc)
-			if err != nil {
-				return nil, fmt.Errorf("rollup %d (%s %v) %s: %w", i, r.Minute.Format(time.RFC3339), r.Key, p.name, err)
-			}
-			if dropped := p.dst.Merge(h); dropped > 0 {
-				return nil, fmt.Errorf("rollup %d %s: %d values outside the histogram range", i, p.name, dropped)
-			}
-			if p.name == "total" {
-				m.ByClass[r.Key.StatusClass] += h.TotalCount()
-			}
-		}
+// mergeCompacted merges the window of f through rollup.Querier (the same
+// exact merge, read through compactions) and counts rs by status class.
+func (h *handler) mergeCompacted(ctx context.Context, f store.RollupFilter, rs []store.Rollup) (*Merged, error) {
+	acc, err := rollup.Querier{Store: h.st, Now: h.now}.Query(ctx, f)
+	if err != nil {
+		return nil, err
 	}
-	return m, nil
+	byClass := map[string]int64{}
+	for _, r := range rs {
+		byClass[r.Key.StatusClass] += r.Count
+	}
+	return &Merged{Total: acc.Total, Upstream: acc.Upstream, Overhead: acc.Overhead, ByClass: byClass}, nil
+}
+
+// MergeRollups merges stored rollups exactly: the result has the same counts
+// as one histogram that saw every value. It merges through store/rollup
+// (sparse decode, no dense histogram per rollup); the requests per status
+// class come from each rollup's count.
+func MergeRollups(rs []store.Rollup) (*Merged, error) {
+	acc := rollup.New()
+	byClass := map[string]int64{}
+	for _, r := range rs {
+		if err := acc.Add(r); err != nil {
+			return nil, err
+		}
+		byClass[r.Key.StatusClass] += r.Count
+	}
+	return &Merged{Total: acc.Total, Upstream: acc.Upstream, Overhead: acc.Overhead, ByClass: byClass}, nil
 }
