@@ -26,13 +26,19 @@ func recordSome(tel *Telemetry, keys []model.HopKey, ss []sample, over time.Dura
 	}
 }
 
-func checkSeqs(t *testing.T, r *histReceiver, from, to uint64) {
+// checkSeqs checks that intervals from..to, and only those, arrived. Delivery
+// is at least once: a post whose answer was lost (a network error or a
+// cancelled request, e.g. on a loaded machine or at Shutdown) is sent again,
+// and the collector drops the copy by (instance, seq). So an interval may
+// arrive twice only when the sender saw such a failure.
+func checkSeqs(t *testing.T, tel *Telemetry, r *histReceiver, from, to uint64) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	resendsAllowed := tel.hist.errNetwork.Load() > 0
 	for seq, n := range r.received {
-		if n != 1 {
-			t.Errorf("interval %d received %d times", seq, n)
+		if n != 1 && !(n == 2 && resendsAllowed) {
+			t.Errorf("interval %d received %d times (network errors seen by the sender: %d)", seq, n, tel.hist.errNetwork.Load())
 		}
 		if seq < from || seq > to {
 			t.Errorf("interval %d received, want only %d..%d", seq, from, to)
@@ -69,7 +75,7 @@ func TestFlushToReceiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq, _, _ := tel.hist.lastInterval()
-	checkSeqs(t, r, 1, seq)
+	checkSeqs(t, tel, r, 1, seq)
 	if r.instance != tel.Instance() {
 		t.Errorf("instance %q, want %q", r.instance, tel.Instance())
 	}
@@ -89,7 +95,7 @@ func TestShutdownFlushesPartialInterval(t *testing.T) {
 	if err := tel.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	checkSeqs(t, r, 1, 1)
+	checkSeqs(t, tel, r, 1, 1)
 	sameSets(t, serial(keys, ss), r.merged())
 }
 
@@ -157,7 +163,7 @@ func TestCollectorDownThenUp(t *testing.T) {
 				t.Fatal(err)
 			}
 			seq, _, _ := h.lastInterval()
-			checkSeqs(t, r, 1, seq)
+			checkSeqs(t, tel, r, 1, seq)
 			sameSets(t, serial(keys, ss), r.merged())
 			if d := h.dropFull.Load() + h.dropReject.Load(); d != 0 {
 				t.Errorf("%d intervals dropped, want none", d)
@@ -203,7 +209,7 @@ func TestBacklogBoundDropsOldest(t *testing.T) {
 	if dropped < 5 {
 		t.Errorf("dropped %d, want at least 5 of %d", dropped, seq)
 	}
-	checkSeqs(t, r, dropped+1, seq)
+	checkSeqs(t, tel, r, dropped+1, seq)
 	r.mu.Lock()
 	_, firstKept := r.received[1]
 	r.mu.Unlock()
