@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
@@ -84,11 +85,11 @@ func checkHeader(raw []byte) error {
 	if n < 0 || int(n) > len(raw)-8 {
 		return fmt.Errorf("compressed length %d does not fit in %d bytes", n, len(raw)-8)
 	}
-	z, err := zlib.NewReader(bytes.NewReader(raw[8 : 8+n]))
+	z, err := headerReader(raw[8 : 8+n])
 	if err != nil {
 		return fmt.Errorf("zlib: %v", err)
 	}
-	defer z.Close()
+	defer headerReaders.Put(z)
 	var h [headerSize]byte
 	if _, err := io.ReadFull(z, h[:]); err != nil {
 		return fmt.Errorf("header truncated: %v", err)
@@ -108,6 +109,23 @@ func checkHeader(raw []byte) error {
 		return fmt.Errorf("highest trackable value %d outside 2..%d", highest, int64(MaxHighestTrackable))
 	}
 	return nil
+}
+
+// headerReaders keeps zlib readers for checkHeader: a new one allocates
+// about 40 KB of inflate state, while the header is only its first 40 bytes.
+var headerReaders sync.Pool
+
+// headerReader returns a pooled zlib reader reset onto compressed; the
+// caller puts it back in headerReaders when done.
+func headerReader(compressed []byte) (io.ReadCloser, error) {
+	if z, ok := headerReaders.Get().(io.ReadCloser); ok {
+		if err := z.(zlib.Resetter).Reset(bytes.NewReader(compressed), nil); err != nil {
+			headerReaders.Put(z)
+			return nil, err
+		}
+		return z, nil
+	}
+	return zlib.NewReader(bytes.NewReader(compressed))
 }
 
 // Record adds one latency in microseconds to h, clamping it into the

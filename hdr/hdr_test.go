@@ -1,6 +1,7 @@
 package hdr
 
 import (
+	"encoding/base64"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -105,4 +106,38 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("round trip changed the histogram")
 		}
 	})
+}
+
+// TestDecodeReusesHeaderReader interleaves rejected and good encodings so
+// the pooled zlib readers of checkHeader are reused after every kind of
+// failure: each good one must still decode to its histogram.
+func TestDecodeReusesHeaderReader(t *testing.T) {
+	h := New()
+	for _, v := range []int64{1, 250, 9_000, 3e9} {
+		Record(h, v)
+	}
+	good, err := Encode(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(good)
+	badZlib := append([]byte(nil), raw...)
+	for i := 8; i < len(badZlib); i++ {
+		badZlib[i] ^= 0x5a
+	}
+	for i := range 20 {
+		for _, bad := range []string{good[:len(good)-8], base64.StdEncoding.EncodeToString(badZlib), base64.StdEncoding.EncodeToString(raw[:12])} {
+			if _, err := Decode(bad); err == nil {
+				t.Fatalf("round %d: corrupt encoding accepted", i)
+			}
+		}
+		got, err := Decode(good)
+		if err != nil || !got.Equals(h) {
+			t.Fatalf("round %d: good encoding after rejected ones: err %v", i, err)
+		}
+		p, err := DecodePacked(good)
+		if err != nil || p.TotalCount() != h.TotalCount() || p.Max() != h.Max() {
+			t.Fatalf("round %d: packed decode after rejected ones: err %v", i, err)
+		}
+	}
 }
