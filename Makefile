@@ -26,8 +26,9 @@ test: test-deps build
 demo: build
 	./bin/meshlens demo
 
-# bench: the proxy benchmark of docs/benchmarks.md (about 12 minutes), then
-# the per-request telemetry path in go test -bench. BENCHFLAGS go to the
+# bench: the proxy benchmark of docs/benchmarks.md (about 12 minutes), the
+# per-request telemetry path in go test -bench, the collector against a stock
+# OTel Collector (about 3 minutes), HDR merge throughput, and storage. BENCHFLAGS go to the
 # harness, e.g. BENCHFLAGS="-rounds 3 -only meshproxy,bare-go".
 BENCHFLAGS ?=
 bench: test-deps build
@@ -35,6 +36,9 @@ bench: test-deps build
 	$(GO) build -o bin/bench/ ./bench/harness ./bench/bareproxy ./bench/sink
 	taskset -c 0 bin/bench/harness $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench '^BenchmarkFinish$$' -benchmem -benchtime 200000x -timeout 5m ./proxy/telemetry
+	bash bench/collector/run.sh
+	$(GO) test -run '^$$' -bench HistogramMerge -benchtime 30x -cpu 1 -timeout 10m ./collector/e2e/
+	$(GO) test -run '^$$' -bench 'Ingest|RawCopy|Percentiles24h' -benchtime 20x -timeout 20m ./store/postgres ./store/sqlite
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
