@@ -45,6 +45,7 @@ func newHandler(st store.Store, logger *slog.Logger, now func() time.Time) http.
 	mux.HandleFunc("GET /api/v1/services", h.services)
 	mux.HandleFunc("GET /api/v1/edges", h.edges)
 	mux.HandleFunc("GET /api/v1/latency", h.latency)
+	mux.HandleFunc("GET /api/v1/rollups", h.rollups)
 	mux.HandleFunc("GET /api/v1/traces/{trace_id}", h.trace)
 	mux.HandleFunc("GET /api/v1/requests/{request_id}", h.request)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {

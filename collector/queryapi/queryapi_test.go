@@ -170,6 +170,50 @@ func TestQueryAPI(t *testing.T) {
 	t.Run("services, edges, traces", func(t *testing.T) { servicesEdgesTraces(t, fx) })
 	t.Run("errors", func(t *testing.T) { errorAnswers(t, fx) })
 	t.Run("latency", func(t *testing.T) { latency(t, fx) })
+	t.Run("rollups", func(t *testing.T) { rollupsAnswer(t, fx) })
+}
+
+// rollupsAnswer: /api/v1/rollups hands out the stored histograms, which,
+// merged by the caller, equal one histogram that saw every value.
+func rollupsAnswer(t *testing.T, fx *fixture) {
+	from, to := t0.Format(time.RFC3339), t0.Add(30*time.Minute).Format(time.RFC3339)
+	var rs Rollups
+	path := "/api/v1/rollups?service=checkout&direction=inbound&from=" + from + "&to=" + to
+	if code, body := fx.get(t, path, &rs); code != 200 {
+		t.Fatalf("%s: %d %s", path, code, body)
+	}
+	if len(rs.Rollups) != 30*3*3 {
+		t.Errorf("%d rollups, want %d", len(rs.Rollups), 30*3*3)
+	}
+	merged := hdr.New()
+	var count int64
+	for _, r := range rs.Rollups {
+		if r.Service != "checkout" || r.Direction != "inbound" {
+			t.Fatalf("rollup of another hop: %+v", r)
+		}
+		h, err := hdr.Decode(r.Total)
+		if err != nil {
+			t.Fatal(err)
+		}
+		merged.Merge(h)
+		count += r.Count
+	}
+	ref := fx.ref["all inbound"]
+	if !merged.Equals(ref) || count != ref.TotalCount() {
+		t.Errorf("merged rollups: %d requests, equal to one histogram: %v (want %d)", merged.TotalCount(), merged.Equals(ref), ref.TotalCount())
+	}
+	for _, c := range []struct{ path, field string }{
+		{"/api/v1/rollups?direction=sideways", "direction"},
+		{"/api/v1/rollups?from=yesterday", "from"},
+		{"/api/v1/rollups?from=2026-11-20T13:00:00Z&to=2026-11-20T12:00:00Z", "to"},
+	} {
+		code, body := fx.get(t, c.path, nil)
+		var e Error
+		_ = json.Unmarshal([]byte(body), &e)
+		if code != 400 || e.Field != c.field {
+			t.Errorf("%s: %d %s, want 400 naming %q", c.path, code, body, c.field)
+		}
+	}
 }
 
 func servicesEdgesTraces(t *testing.T, fx *fixture) {
