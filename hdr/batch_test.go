@@ -2,6 +2,7 @@ package hdr
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,54 @@ func TestDecodeBatchValueOutOfRange(t *testing.T) {
 	}
 	if d.Hops != 0 || len(d.Rejected) != 1 || !strings.Contains(d.Rejected[0].Reason, "out of range") {
 		t.Fatalf("got %+v", d.Rejected)
+	}
+}
+
+// TestDecodeBatchRangeEdge: a value equivalent to the limit is taken (Max
+// may lie up to a bucket above it), a value in the next bucket is not, in
+// the meshlens geometry and in a wider one.
+func TestDecodeBatchRangeEdge(t *testing.T) {
+	limit := int64(model.HighestTrackableMicros)
+	top := newWide() // Max of a histogram holding only the limit: its bucket's top
+	if err := top.RecordValue(limit); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		h     *Histogram
+		value int64
+		taken bool
+	}{
+		{"limit", New(), limit, true},
+		{"wide limit", newWide(), limit, true},
+		{"wide limit bucket top", newWide(), top.Max(), true},
+		{"wide next bucket", newWide(), top.Max() + 1, false},
+		{"wide far", newWide(), 3 * limit, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, v := range []int64{100, 2_000, tc.value} {
+				if err := tc.h.RecordValue(v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := Encode(tc.h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := goodBatch(t)
+			b.Intervals[0].Hops[0].Upstream = s
+			d, err := DecodeBatch(marshal(t, b), batchNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if taken := d.Hops == 1; taken != tc.taken {
+				t.Fatalf("taken %v, want %v (rejected %v)", taken, tc.taken, d.Rejected)
+			}
+			if !tc.taken && (len(d.Rejected) != 1 || d.Rejected[0].Field != "intervals[0].hops[0].upstream" ||
+				!strings.Contains(d.Rejected[0].Reason, fmt.Sprintf("value %dµs out of range", tc.h.Max()))) {
+				t.Fatalf("rejected %v", d.Rejected)
+			}
+		})
 	}
 }
 
