@@ -37,3 +37,29 @@ func DecodePacked(s string) (*Packed, error) {
 	}
 	return p, nil
 }
+
+// EncodePacked returns the V2 compressed encoding of p as base64 text, byte
+// for byte what Encode gives for the dense histogram with the same counts.
+func EncodePacked(p *Packed) (string, error) {
+	b, err := p.Encode()
+	if err != nil {
+		return "", fmt.Errorf("encode histogram: %w", err)
+	}
+	return string(b), nil
+}
+
+// RecordPacked is Record for a sparse histogram: one latency in
+// microseconds, clamped into the trackable range; it reports whether the
+// value was clamped.
+func RecordPacked(p *Packed, micros int64) (clamped bool) {
+	if micros < model.LowestTrackableMicros {
+		micros = model.LowestTrackableMicros
+	}
+	if micros > model.HighestTrackableMicros {
+		micros = model.HighestTrackableMicros
+		clamped = true
+	}
+	// The value is within the histogram's range, so RecordValue cannot fail.
+	_ = p.RecordValue(micros)
+	return clamped
+}

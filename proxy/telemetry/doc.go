@@ -62,10 +62,15 @@
 //
 // # Memory
 //
-// A hop key holds two sets of three histograms (the interval in progress
-// and the cumulative one for /stats), about 1.1 MB with the 1 µs – 1 h,
-// 3-digit geometry (188 KB each); one spare set circulates at rotation.
-// Route and peer folding bound the number of keys.
+// An active hop key records into one dense set of three histograms (188 KB
+// each with the 1 µs – 1 h, 3-digit geometry: recording stays an array
+// increment). At rotation the interval set is encoded, merged into the
+// key's cumulative set and reset for reuse; the cumulative set, which
+// /stats reads, is sparse (hdr.Packed: a few KB, growing with the buckets
+// populated, never with the request count), with the same counts, so its
+// percentiles are exact. A key whose whole interval was empty gives its
+// dense set back to a small pool (at most two kept) and takes one again on
+// its next request. Route and peer folding bound the number of keys.
 //
 // # Prometheus metrics
 //

@@ -44,17 +44,37 @@ func (s *hopSet) merge(from *hopSet) {
 	s.overhead.Merge(from.overhead)
 }
 
+// cumSet is the three since-start histograms of one hop in the sparse
+// form: their memory grows with the buckets populated (a few KB for
+// proxy latencies), not with the geometry (188 KB per dense histogram).
+// Recording stays dense (RecordValue into the sparse form costs about 20×
+// the dense one, BenchmarkHistRecord); each completed interval is merged
+// in at rotation, off the request path, with the same counts.
+type cumSet struct {
+	total, upstream, overhead *hdr.Packed
+}
+
+func newCumSet() *cumSet {
+	return &cumSet{total: hdr.NewPacked(), upstream: hdr.NewPacked(), overhead: hdr.NewPacked()}
+}
+
+func (c *cumSet) merge(from *hopSet) {
+	c.total.MergeFrom(from.total)
+	c.upstream.MergeFrom(from.upstream)
+	c.overhead.MergeFrom(from.overhead)
+}
+
 // hopEntry is one hop key's histograms. mu guards cur and requests, the only
 // state the hot path touches; statsMu guards what rotation and /stats share.
 type hopEntry struct {
 	key model.HopKey
 
 	mu       sync.Mutex
-	cur      *hopSet
-	requests uint64 // since start
+	cur      *hopSet // nil while the key is idle: a whole interval without requests
+	requests uint64  // since start
 
 	statsMu sync.Mutex
-	cum     *hopSet     // every completed interval merged
+	cum     *cumSet     // every completed interval merged
 	last    WindowStats // the last completed interval
 }
 
@@ -79,9 +99,12 @@ type recorder struct {
 	peers   map[string]map[string]struct{} // service and direction → peers seen
 	aliases int
 
-	// rotateMu serialises rotations; spare is the set a rotation swaps in.
+	// rotateMu serialises rotations.
 	rotateMu sync.Mutex
-	spare    *hopSet
+	// poolMu guards free, the dense sets idle keys gave back and a rotation
+	// swaps in; at most maxFreeSets are kept.
+	poolMu sync.Mutex
+	free   []*hopSet
 
 	folds, peerFolds                         atomic.Uint64
 	clampTotal, clampUpstream, clampOverhead atomic.Uint64
@@ -113,6 +136,9 @@ func (r *recorder) record(h *Hop) {
 	total := h.Total.Microseconds()
 	e := ref.e
 	e.mu.Lock()
+	if e.cur == nil {
+		e.cur = r.takeSet() // a key waking up after an idle interval
+	}
 	e.requests++
 	ct := hdr.Record(e.cur.total, total)
 	var cu, co bool
@@ -174,7 +200,7 @@ func (r *recorder) insert(k model.HopKey) hopRef {
 	if tref, ok := old[target]; ok && ref.folded {
 		ref.e = tref.e
 	} else {
-		ref.e = &hopEntry{key: target, cur: newHopSet()}
+		ref.e = &hopEntry{key: target, cur: r.takeSet()}
 		r.entries = append(r.entries, ref.e)
 		if ref.folded {
 			add[target] = hopRef{e: ref.e}
@@ -212,40 +238,74 @@ func (r *recorder) snapshotEntries() []*hopEntry {
 	return r.entries[:len(r.entries):len(r.entries)]
 }
 
+// maxFreeSets bounds the dense sets kept for reuse (about 564 KB each).
+const maxFreeSets = 2
+
+// takeSet returns an empty dense set, reused when one is free.
+func (r *recorder) takeSet() *hopSet {
+	r.poolMu.Lock()
+	if n := len(r.free); n > 0 {
+		s := r.free[n-1]
+		r.free = r.free[:n-1]
+		r.poolMu.Unlock()
+		return s
+	}
+	r.poolMu.Unlock()
+	return newHopSet()
+}
+
+// putSet gives an empty dense set back for reuse, or to the GC when
+// maxFreeSets are kept already.
+func (r *recorder) putSet(s *hopSet) {
+	r.poolMu.Lock()
+	if len(r.free) < maxFreeSets {
+		r.free = append(r.free, s)
+	}
+	r.poolMu.Unlock()
+}
+
 // rotate ends the current interval: every hop that saw requests gets a fresh
-// set, its interval set is merged into its cumulative set and summarised for
-// /stats, and fn sees each (key, interval set) before the set is reused. One
-// spare set circulates, so rotation allocates nothing after the first one
-// and the memory per hop stays two sets (current and cumulative).
+// set, its interval set is merged into its cumulative (sparse) set and
+// summarised for /stats, and fn sees each (key, interval set) before the set
+// is reset and reused. A hop whose whole interval was empty gives its dense
+// set back and gets one again on its next request. So the memory per key is
+// one dense set while the key is active, none while idle, plus the sparse
+// cumulative set; rotation allocates no dense set after the first one.
 func (r *recorder) rotate(fn func(k model.HopKey, s *hopSet)) {
 	r.rotateMu.Lock()
 	defer r.rotateMu.Unlock()
 	for _, e := range r.snapshotEntries() {
-		if r.spare == nil {
-			r.spare = newHopSet()
-		}
 		e.mu.Lock()
-		if e.cur.total.TotalCount() == 0 {
+		if e.cur == nil || e.cur.total.TotalCount() == 0 {
+			idle := e.cur
+			e.cur = nil
 			e.mu.Unlock()
+			if idle != nil {
+				r.putSet(idle)
+			}
 			e.statsMu.Lock()
 			e.last = WindowStats{}
 			e.statsMu.Unlock()
 			continue
 		}
+		e.mu.Unlock()
+		// Take the fresh set outside e.mu: it may allocate.
+		fresh := r.takeSet()
+		e.mu.Lock()
 		old := e.cur
-		e.cur = r.spare
+		e.cur = fresh
 		e.mu.Unlock()
 
 		fn(e.key, old)
 		e.statsMu.Lock()
 		if e.cum == nil {
-			e.cum = newHopSet()
+			e.cum = newCumSet()
 		}
 		e.cum.merge(old)
 		e.last = summarise(old)
 		e.statsMu.Unlock()
 		old.reset()
-		r.spare = old
+		r.putSet(old)
 	}
 }
 
@@ -281,8 +341,31 @@ func histSummary(h *hdr.Histogram) HistStats {
 	}
 }
 
+var summaryPercentiles = []float64{50, 90, 99, 99.9}
+
+// packedSummary is histSummary for the sparse form; its percentiles and max
+// are bit for bit those of the dense histogram with the same counts.
+func packedSummary(p *hdr.Packed) HistStats {
+	if p.TotalCount() == 0 {
+		return HistStats{}
+	}
+	q := p.ValueAtPercentilesSlice(summaryPercentiles)
+	return HistStats{
+		Count:  p.TotalCount(),
+		P50us:  q[0],
+		P90us:  q[1],
+		P99us:  q[2],
+		P999us: q[3],
+		MaxUs:  p.Max(),
+	}
+}
+
 func summarise(s *hopSet) WindowStats {
 	return WindowStats{Total: histSummary(s.total), Upstream: histSummary(s.upstream), Overhead: histSummary(s.overhead)}
+}
+
+func summariseCum(c *cumSet) WindowStats {
+	return WindowStats{Total: packedSummary(c.total), Upstream: packedSummary(c.upstream), Overhead: packedSummary(c.overhead)}
 }
 
 // sinceStart returns the cumulative figures of e over every completed
@@ -294,7 +377,7 @@ func (e *hopEntry) sinceStart() WindowStats {
 	if e.cum == nil {
 		return WindowStats{}
 	}
-	return summarise(e.cum)
+	return summariseCum(e.cum)
 }
 
 // lastInterval returns the figures of e's last completed interval.

@@ -145,6 +145,65 @@ func TestConcurrentRecordingEqualsSerial(t *testing.T) {
 	if requests != goroutines*perG {
 		t.Errorf("requests %d, want %d", requests, goroutines*perG)
 	}
+	sameCum(t, serial(keys, all), rec)
+}
+
+// sameCum checks that every entry's sparse cumulative set holds exactly the
+// counts of want (bucket for bucket, via its dense equivalent) and that the
+// /stats summary of it equals the dense one.
+func sameCum(t *testing.T, want map[model.HopKey]*hopSet, rec *recorder) {
+	t.Helper()
+	got := map[model.HopKey]*hopSet{}
+	for _, e := range rec.snapshotEntries() {
+		e.statsMu.Lock()
+		if e.cum != nil {
+			d := newHopSet()
+			e.cum.total.MergeInto(d.total)
+			e.cum.upstream.MergeInto(d.upstream)
+			e.cum.overhead.MergeInto(d.overhead)
+			got[e.key] = d
+		}
+		e.statsMu.Unlock()
+		if w, ok := want[e.key]; ok {
+			if g, ws := e.sinceStart(), summarise(w); g != ws {
+				t.Errorf("%v: since-start stats %+v, dense %+v", e.key, g, ws)
+			}
+		}
+	}
+	sameSets(t, want, got)
+}
+
+// A key idle for a whole interval gives its dense set back and takes one
+// again on its next request; its since-start figures are kept.
+func TestIdleKeyReleasesDenseSet(t *testing.T) {
+	rec := newRecorder(100)
+	k := hopKey("/a", "GET", "2xx")
+	rec.record(&Hop{Key: k, Total: time.Millisecond, Upstream: 900 * time.Microsecond})
+	nop := func(model.HopKey, *hopSet) {}
+	rec.rotate(nop)
+	e := rec.snapshotEntries()[0]
+	if e.cur == nil {
+		t.Fatal("active key lost its set")
+	}
+	rec.rotate(nop) // an empty interval
+	if e.cur != nil {
+		t.Fatal("idle key kept its dense set")
+	}
+	if got := e.sinceStart().Total.Count; got != 1 {
+		t.Fatalf("since-start count %d after idle interval, want 1", got)
+	}
+	rec.record(&Hop{Key: k, Total: 2 * time.Millisecond})
+	var seen int64
+	rec.rotate(func(_ model.HopKey, s *hopSet) { seen = s.total.TotalCount() })
+	if seen != 1 {
+		t.Fatalf("interval after waking holds %d, want 1", seen)
+	}
+	if got := e.sinceStart().Total.Count; got != 2 {
+		t.Fatalf("since-start count %d, want 2", got)
+	}
+	if got := e.requestCount(); got != 2 {
+		t.Fatalf("requests %d, want 2", got)
+	}
 }
 
 // The V2 encoding round-trips a recorded histogram exactly.
