@@ -53,7 +53,9 @@ func BenchmarkHistRecord(b *testing.B) {
 // BenchmarkMemoryPerKey reports the heap a hop key holds once it has seen
 // a few intervals of traffic: keys hop keys, each recording 1000
 // proxy-shaped requests per interval, rotated three times (HeapInuse delta
-// divided by keys).
+// divided by keys). Measured 2026-11-26 on the shared 2-core machine:
+// 1,160,397 B/key with dense since-start sets, 610,714 B/key with sparse
+// ones (the rest is the active key's dense interval set, 3 × 188 KB).
 func BenchmarkMemoryPerKey(b *testing.B) {
 	const keys = 20
 	lat := proxyLatencies(1000, 9)
