@@ -56,21 +56,30 @@ var ErrCorrupt = errors.New("corrupt histogram")
 // Decode parses the base64 V2 compressed encoding of a histogram. The header
 // is checked against the limits above before the counts are read.
 func Decode(s string) (*Histogram, error) {
-	if len(s) > MaxEncodedBytes {
-		return nil, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrCorrupt, len(s), MaxEncodedBytes)
-	}
-	raw, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: base64: %v", ErrCorrupt, err)
-	}
-	if err := checkHeader(raw); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	if err := checkEncoded(s); err != nil {
+		return nil, err
 	}
 	h, err := hdrhistogram.Decode([]byte(s))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return h, nil
+}
+
+// checkEncoded checks the size, the base64 and the header of an encoded
+// histogram before anything is allocated for its counts.
+func checkEncoded(s string) error {
+	if len(s) > MaxEncodedBytes {
+		return fmt.Errorf("%w: %d bytes encoded, limit %d", ErrCorrupt, len(s), MaxEncodedBytes)
+	}
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("%w: base64: %v", ErrCorrupt, err)
+	}
+	if err := checkHeader(raw); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return nil
 }
 
 func checkHeader(raw []byte) error {

@@ -1,7 +1,6 @@
 package hdr
 
 import (
-	"encoding/base64"
 	"fmt"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -21,15 +20,8 @@ func NewPacked() *Packed {
 // DecodePacked is Decode into a sparse histogram: the same header checks,
 // without allocating the dense counts array.
 func DecodePacked(s string) (*Packed, error) {
-	if len(s) > MaxEncodedBytes {
-		return nil, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrCorrupt, len(s), MaxEncodedBytes)
-	}
-	raw, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: base64: %v", ErrCorrupt, err)
-	}
-	if err := checkHeader(raw); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	if err := checkEncoded(s); err != nil {
+		return nil, err
 	}
 	p, err := hdrhistogram.DecodePacked([]byte(s))
 	if err != nil {
