@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/meshlens/meshlens/collector/queryapi"
 	"github.com/meshlens/meshlens/store"
 	"github.com/meshlens/meshlens/store/open"
 )
@@ -34,27 +35,12 @@ Finds a trace in the store, or through a running collector's query API, and
 prints its spans as a tree with their timings.
 `
 
-// traceSpan is a span as this command prints it (the query API's shape).
-type traceSpan struct {
-	TraceID       string            `json:"trace_id"`
-	SpanID        string            `json:"span_id"`
-	ParentSpanID  string            `json:"parent_span_id,omitempty"`
-	Service       string            `json:"service"`
-	Name          string            `json:"name"`
-	Kind          string            `json:"kind"`
-	Start         time.Time         `json:"start"`
-	DurationMicro int64             `json:"duration_us"`
-	StatusCode    string            `json:"status_code"`
-	StatusMessage string            `json:"status_message,omitempty"`
-	RequestID     string            `json:"request_id,omitempty"`
-	Attributes    map[string]string `json:"attributes,omitempty"`
-}
-
-type traceDoc struct {
-	TraceID   string      `json:"trace_id"`
-	RequestID string      `json:"request_id,omitempty"`
-	Spans     []traceSpan `json:"spans"`
-}
+// traceDoc and traceSpan are the query API's answer types: the command
+// prints the same shape whether it reads the store or the API.
+type (
+	traceDoc  = queryapi.Trace
+	traceSpan = queryapi.Span
+)
 
 var traceIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
