@@ -85,9 +85,15 @@ func TestEndToEnd(t *testing.T) {
 	stopLoad := mesh.load(ctx, 40)
 	defer stopLoad()
 	const exactSel = `meshlens_request_duration_exact_seconds{service="checkout",direction="outbound"}`
+	// The exact gauges describe the last complete minute, so they come and
+	// go as minutes close; instant panels are evaluated at a moment both
+	// servers had them (end), not merely once had them (hasSeries).
+	var end time.Time
 	for {
 		loaded := time.Since(loadStart) > 45*time.Second
-		if loaded && hasSeries(ctx, native, exactSel) && hasSeries(ctx, classic, exactSel) {
+		at := time.Now()
+		if loaded && instantHasData(ctx, native, exactSel, at) && instantHasData(ctx, classic, exactSel, at) {
+			end = at
 			break
 		}
 		if time.Since(loadStart) > 150*time.Second {
@@ -120,7 +126,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("generated %v, want %s", names, want)
 	}
 
-	end := time.Now()
+	if end.IsZero() {
+		end = time.Now()
+	}
 	checked := 0
 	for _, f := range files {
 		var d dashboardDoc
@@ -308,6 +316,12 @@ func runQuery(ctx context.Context, prom, expr string, instant bool, start, end t
 		return 0, fmt.Errorf("prometheus: %s", r.Error)
 	}
 	return len(r.Data.Result), nil
+}
+
+// instantHasData reports whether an instant query at t returns a series.
+func instantHasData(ctx context.Context, prom, expr string, t time.Time) bool {
+	n, err := runQuery(ctx, prom, expr, true, t, t)
+	return err == nil && n > 0
 }
 
 func hasSeries(ctx context.Context, prom, selector string) bool {
