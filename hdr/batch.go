@@ -24,8 +24,12 @@ var ErrBadBatch = errors.New("bad histogram batch")
 
 // DecodedHop is one hop of a received interval with its histograms decoded.
 type DecodedHop struct {
-	Key                       model.HopKey
-	Total, Upstream, Overhead *Histogram
+	Key model.HopKey
+	// Total, Upstream and Overhead are the hop's histograms decoded sparse
+	// (DecodePacked): no dense counts array is ever allocated for them. They
+	// may be handed on to several readers, so they are read only; Total's
+	// TotalCount is the hop's request count.
+	Total, Upstream, Overhead *Packed
 	// Encoded holds the hop's three encodings as received (total, upstream,
 	// overhead), each the encoding its histogram above was decoded from, so
 	// a receiver can pass them on without encoding them again.
@@ -139,40 +143,32 @@ func decodeHop(field string, hop model.HopHistograms) (DecodedHop, *Rejection) {
 	for _, h := range []struct {
 		name string
 		enc  string
-		dst  **Histogram
+		dst  **Packed
 	}{
 		{"total", hop.Total, &dh.Total},
 		{"upstream", hop.Upstream, &dh.Upstream},
 		{"overhead", hop.Overhead, &dh.Overhead},
 	} {
-		d, err := Decode(h.enc)
+		// The sparse decode checks what Decode checks (size, base64,
+		// header, payload) and rejects counts summing past int64, without
+		// the dense counts array (~360 KB to allocate and clear for each
+		// histogram in the meshlens geometry).
+		p, lastLowest, err := decodePacked(h.enc)
 		if err != nil {
 			return DecodedHop{}, &Rejection{Field: field + "." + h.name, Reason: err.Error()}
 		}
-		// Max is the highest value equivalent to the largest recorded one,
-		// so a value recorded at (or clamped to) the limit may report a Max
-		// up to one bucket width above it: compare by equivalence.
-		if max := histMax(d); d.TotalCount() > 0 && max > model.HighestTrackableMicros && !d.ValuesAreEquivalent(max, model.HighestTrackableMicros) {
+		// Max is the top of the last populated bucket, so a value recorded
+		// at (or clamped to) the limit may report a Max up to one bucket
+		// width above it: the histogram is in range when that bucket starts
+		// at or below the limit (its values are equivalent to the limit).
+		if p.TotalCount() > 0 && lastLowest > model.HighestTrackableMicros {
 			return DecodedHop{}, &Rejection{Field: field + "." + h.name,
-				Reason: fmt.Sprintf("value %dµs out of range (max %dµs)", max, int64(model.HighestTrackableMicros))}
+				Reason: fmt.Sprintf("value %dµs out of range (max %dµs)", p.Max(), int64(model.HighestTrackableMicros))}
 		}
-		*h.dst = d
+		*h.dst = p
 	}
 	if dh.Total.TotalCount() == 0 {
 		return DecodedHop{}, &Rejection{Field: field + ".total", Reason: "empty histogram"}
 	}
 	return dh, nil
-}
-
-// histMax is h.Max() for a decoded histogram: the highest value equivalent
-// to the last populated bucket. The 100th percentile is that bucket's
-// highest equivalent value whenever the total is the sum of the counts, as
-// Decode ensures; the library finds it with a block scan of the counts that
-// stops there, where Max walks every bucket with its iterator (18% of the
-// collector's histogram path before). FuzzDecode checks they agree.
-func histMax(h *Histogram) int64 {
-	if h.TotalCount() == 0 {
-		return h.Max()
-	}
-	return h.ValueAtPercentile(100)
 }

@@ -3,6 +3,7 @@ package hdr
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -203,4 +204,21 @@ func FuzzDecodeBatch(f *testing.F) {
 // HdrHistogram implementation might send.
 func newWide() *Histogram {
 	return hdrhistogram.New(1, 4*model.HighestTrackableMicros, 3)
+}
+
+// TestDecodeBatchCountOverflow: a histogram whose bucket counts sum past
+// int64 is rejected by name (the sparse decoder would otherwise saturate
+// its total), and its hop with it.
+func TestDecodeBatchCountOverflow(t *testing.T) {
+	b := goodBatch(t)
+	b.Intervals[0].Hops = append(b.Intervals[0].Hops, goodHop(t))
+	b.Intervals[0].Hops[1].Overhead = rawEncoding(3, 1, model.HighestTrackableMicros, zz(math.MaxInt64/2, math.MaxInt64/2+2), nil)
+	d, err := DecodeBatch(marshal(t, b), batchNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Hops != 1 || len(d.Rejected) != 1 || d.Rejected[0].Field != "intervals[0].hops[1].overhead" ||
+		!strings.Contains(d.Rejected[0].Reason, "sum past 9223372036854775807") {
+		t.Fatalf("took %d, rejected %v", d.Hops, d.Rejected)
+	}
 }

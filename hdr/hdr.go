@@ -83,18 +83,11 @@ func checkEncoded(s string) error {
 }
 
 func checkHeader(raw []byte) error {
-	if len(raw) < 8 {
-		return fmt.Errorf("%d bytes, shorter than the 8-byte envelope", len(raw))
+	compressed, err := envelope(raw)
+	if err != nil {
+		return err
 	}
-	cookie := int32(binary.BigEndian.Uint32(raw[0:4])) &^ 0xf0
-	if cookie != v2CompressedCookieBase {
-		return fmt.Errorf("cookie %#x is not a V2 compressed histogram", uint32(cookie))
-	}
-	n := int32(binary.BigEndian.Uint32(raw[4:8]))
-	if n < 0 || int(n) > len(raw)-8 {
-		return fmt.Errorf("compressed length %d does not fit in %d bytes", n, len(raw)-8)
-	}
-	z, err := headerReader(raw[8 : 8+n])
+	z, err := headerReader(compressed)
 	if err != nil {
 		return fmt.Errorf("zlib: %v", err)
 	}
@@ -103,21 +96,25 @@ func checkHeader(raw []byte) error {
 	if _, err := io.ReadFull(z, h[:]); err != nil {
 		return fmt.Errorf("header truncated: %v", err)
 	}
-	if c := int32(binary.BigEndian.Uint32(h[0:4])) &^ 0xf0; c != v2CookieBase {
-		return fmt.Errorf("inner cookie %#x is not V2", uint32(c))
+	_, _, err = parseHeader(h[:])
+	return err
+}
+
+// envelope checks the 8-byte envelope of a V2 compressed histogram (cookie,
+// compressed length) and returns the zlib stream it holds.
+func envelope(raw []byte) ([]byte, error) {
+	if len(raw) < 8 {
+		return nil, fmt.Errorf("%d bytes, shorter than the 8-byte envelope", len(raw))
 	}
-	digits := int32(binary.BigEndian.Uint32(h[12:16]))
-	lowest := int64(binary.BigEndian.Uint64(h[16:24]))
-	highest := int64(binary.BigEndian.Uint64(h[24:32]))
-	switch {
-	case digits < 1 || digits > MaxSignificantFigures:
-		return fmt.Errorf("significant figures %d outside 1..%d", digits, MaxSignificantFigures)
-	case lowest > maxLowestDiscernible:
-		return fmt.Errorf("lowest discernible value %d above %d", lowest, maxLowestDiscernible)
-	case highest < 2 || highest > MaxHighestTrackable:
-		return fmt.Errorf("highest trackable value %d outside 2..%d", highest, int64(MaxHighestTrackable))
+	cookie := int32(binary.BigEndian.Uint32(raw[0:4])) &^ 0xf0
+	if cookie != v2CompressedCookieBase {
+		return nil, fmt.Errorf("cookie %#x is not a V2 compressed histogram", uint32(cookie))
 	}
-	return nil
+	n := int32(binary.BigEndian.Uint32(raw[4:8]))
+	if n < 0 || int(n) > len(raw)-8 {
+		return nil, fmt.Errorf("compressed length %d does not fit in %d bytes", n, len(raw)-8)
+	}
+	return raw[8 : 8+n], nil
 }
 
 // headerReaders keeps zlib readers for checkHeader: a new one allocates
@@ -128,14 +125,21 @@ var headerReaders sync.Pool
 // caller puts it back in headerReaders when done.
 func headerReader(compressed []byte) (io.ReadCloser, error) {
 	if z, ok := headerReaders.Get().(io.ReadCloser); ok {
-		if err := z.(zlib.Resetter).Reset(bytes.NewReader(compressed), nil); err != nil {
+		if err := resetZlib(z, bytes.NewReader(compressed)); err != nil {
 			headerReaders.Put(z)
 			return nil, err
 		}
 		return z, nil
 	}
-	return zlib.NewReader(bytes.NewReader(compressed))
+	return newZlib(bytes.NewReader(compressed))
 }
+
+// newZlib returns a zlib reader on r, which must start with a zlib header.
+func newZlib(r io.Reader) (io.ReadCloser, error) { return zlib.NewReader(r) }
+
+// resetZlib points a zlib reader from newZlib at r, keeping its inflate
+// state's memory.
+func resetZlib(z io.ReadCloser, r io.Reader) error { return z.(zlib.Resetter).Reset(r, nil) }
 
 // Record adds one latency in microseconds to h, clamping it into the
 // trackable range. It reports whether the value was clamped.

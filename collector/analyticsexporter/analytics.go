@@ -49,6 +49,7 @@ type analytics struct {
 
 	boundsSeconds    []float64
 	boundsMicros     []float64
+	buckets          *bucketIndex
 	thresholdsMicros []float64
 	thresholdLabels  []string
 
@@ -77,6 +78,7 @@ func newAnalytics(set exporter.Settings, cfg *Config, hooks []ServiceHook, relea
 	for _, b := range a.boundsSeconds {
 		a.boundsMicros = append(a.boundsMicros, b*1e6)
 	}
+	a.buckets = newBucketIndex(cfg.NativeSchema, a.boundsMicros)
 	for _, t := range cfg.SLOThresholds {
 		a.thresholdsMicros = append(a.thresholdsMicros, t*1e6)
 		a.thresholdLabels = append(a.thresholdLabels, strconv.FormatFloat(t, 'g', -1, 64))
@@ -144,16 +146,19 @@ type decodedHop struct {
 	dedupeKey                 string
 }
 
-func decodeHop(h hdrlog.Hop) (decodedHop, error) {
+// decodeHop gets a hop record's histograms: those the receiver decoded
+// when they came along (hdrlog.Decoded), else decoded here. They are
+// shared, so they are only read.
+func decodeHop(dec *hdrlog.Decoded, h hdrlog.Hop) (decodedHop, error) {
 	d := decodedHop{Hop: h}
 	var err error
-	if d.total, err = hdr.DecodePacked(h.Total); err != nil {
+	if d.total, err = dec.Packed(h.Total); err != nil {
 		return d, fmt.Errorf("total: %w", err)
 	}
-	if d.upstream, err = hdr.DecodePacked(h.Upstream); err != nil {
+	if d.upstream, err = dec.Packed(h.Upstream); err != nil {
 		return d, fmt.Errorf("upstream: %w", err)
 	}
-	if d.overhead, err = hdr.DecodePacked(h.Overhead); err != nil {
+	if d.overhead, err = dec.Packed(h.Overhead); err != nil {
 		return d, fmt.Errorf("overhead: %w", err)
 	}
 	d.total, d.upstream, d.overhead = asMeshlensGeometry(d.total), asMeshlensGeometry(d.upstream), asMeshlensGeometry(d.overhead)
@@ -165,11 +170,12 @@ func dedupeKey(h hdrlog.Hop) string {
 	return h.Instance + "\x00" + strconv.FormatUint(h.Seq, 10) + "\x00" + string(k.Direction) + "\x00" + k.Service + "\x00" + k.Peer + "\x00" + k.Route + "\x00" + k.Method + "\x00" + k.StatusClass
 }
 
-func (a *analytics) consumeLogs(_ context.Context, ld plog.Logs) error {
+func (a *analytics) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	var hops []decodedHop
 	var bad int
+	dec := hdrlog.DecodedFrom(ctx)
 	err := hdrlog.Each(ld, func(h hdrlog.Hop) error {
-		d, err := decodeHop(h)
+		d, err := decodeHop(dec, h)
 		if err != nil {
 			bad++
 			return nil
@@ -218,9 +224,9 @@ func (a *analytics) Add(hops []decodedHop) {
 			a.series[h.Key] = s
 		}
 		s.requests += uint64(h.total.TotalCount())
-		s.total.add(h.total, a.boundsMicros, a.cfg.NativeMaxBuckets)
-		s.upstream.add(h.upstream, a.boundsMicros, a.cfg.NativeMaxBuckets)
-		s.overhead.add(h.overhead, a.boundsMicros, a.cfg.NativeMaxBuckets)
+		s.total.add(h.total, a.buckets, a.cfg.NativeMaxBuckets)
+		s.upstream.add(h.upstream, a.buckets, a.cfg.NativeMaxBuckets)
+		s.overhead.add(h.overhead, a.buckets, a.cfg.NativeMaxBuckets)
 		a.countFaster(h)
 		a.mergeMinute(h)
 		a.disc.see(h.Service, true, h.End)

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meshlens/meshlens/hdr"
+	"github.com/meshlens/meshlens/model"
 )
 
 // bucketWidthMicros is the width of the HDR bucket holding v in the meshlens
@@ -61,23 +62,103 @@ func newPromHistogram(schema int32, nClassic int, now time.Time) *promHistogram 
 	return &promHistogram{schema: schema, native: map[int]int64{}, classic: make([]uint64, nClassic), created: now}
 }
 
-// add adds the HDR histogram p (meshlens geometry) to h. bounds are the
-// classic bounds in µs. maxBuckets bounds the native buckets.
-func (h *promHistogram) add(p *hdr.Packed, bounds []float64, maxBuckets int) {
+// bucketIndex maps each HDR bucket of the meshlens geometry (by its flat
+// counts index) to the native bucket its midpoint falls in at the configured
+// schema and to its classic bucket: computed once per exporter, so merging
+// a histogram takes no logarithm or search per bucket.
+type bucketIndex struct {
+	schema  int32
+	bounds  []float64 // classic bounds, µs
+	native  []int32   // native bucket index at schema
+	classic []int32   // index of the first classic bound >= the bucket's lowest value; len(bounds): none
+}
+
+// meshlensBuckets is the number of HDR buckets of the meshlens geometry (1 µs
+// to one hour, 3 significant figures) up to the one holding one hour, the
+// last that DecodeBatch lets a value into.
+var meshlensBuckets = func() int {
+	p := hdr.NewPacked()
+	_ = p.RecordValue(model.HighestTrackableMicros)
+	return meshlensFlat(p.Max()) + 1
+}()
+
+// meshlensFlat is the flat counts index of value v (> 0) in the meshlens
+// geometry: 2048 sub-buckets, the lower half of each bucket after the first
+// overlapping the bucket before.
+func meshlensFlat(v int64) int {
+	b := bits.Len64(uint64(v)|2047) - 11
+	return b<<10 + int(v>>b)
+}
+
+func newBucketIndex(schema int32, bounds []float64) *bucketIndex {
+	x := &bucketIndex{schema: schema, bounds: bounds, native: make([]int32, meshlensBuckets), classic: make([]int32, meshlensBuckets)}
+	for f := range meshlensBuckets {
+		// A value of 0 (which meshlens never records: it clamps to 1 µs)
+		// counts as 1 µs.
+		lo := max(meshlensValue(f), 1)
+		x.native[f] = int32(nativeIndex(midSeconds(lo), schema))
+		x.classic[f] = int32(sort.SearchFloat64s(bounds, float64(lo)))
+	}
+	return x
+}
+
+// meshlensValue is the lowest value of the bucket at flat index f, the
+// inverse of meshlensFlat.
+func meshlensValue(f int) int64 {
+	b := f>>10 - 1
+	sub := int64(f&1023 + 1024)
+	if b < 0 {
+		b, sub = 0, int64(f)
+	}
+	return sub << b
+}
+
+// lookup returns the native bucket index at x.schema and the classic
+// bucket index of the HDR bucket starting at lo.
+func (x *bucketIndex) lookup(lo int64) (native, classic int) {
+	if f := meshlensFlat(max(lo, 1)); f < len(x.native) {
+		return int(x.native[f]), int(x.classic[f])
+	}
+	// Past the meshlens range, which DecodeBatch does not let in.
+	return nativeIndex(midSeconds(lo), x.schema), sort.SearchFloat64s(x.bounds, float64(lo))
+}
+
+// midSeconds is the midpoint of the HDR bucket starting at lo, in seconds.
+func midSeconds(lo int64) float64 {
+	hi := lo + bucketWidthMicros(lo) - 1
+	return (float64(lo) + float64(hi)) / 2 / 1e6
+}
+
+// add adds the HDR histogram p (meshlens geometry) to h. maxBuckets bounds
+// the native buckets.
+func (h *promHistogram) add(p *hdr.Packed, x *bucketIndex, maxBuckets int) {
+	// Runs of HDR buckets in one native bucket (ascending values give
+	// ascending native indexes) are added to the map once.
+	shift := x.schema - h.schema // halvings since the configured schema
+	run, runCount := 0, int64(0)
 	p.ForEachBucket(func(lo, n int64) bool {
-		hi := lo + bucketWidthMicros(lo) - 1
-		mid := (float64(lo) + float64(hi)) / 2 / 1e6
+		i, c := x.lookup(lo)
 		h.count += uint64(n)
-		h.sum += mid * float64(n)
-		h.native[nativeIndex(mid, h.schema)] += n
+		h.sum += midSeconds(lo) * float64(n)
+		for range shift {
+			i = (i + 1) >> 1 // as halve merges buckets
+		}
+		if runCount > 0 && i != run {
+			h.native[run] += runCount
+			runCount = 0
+		}
+		run, runCount = i, runCount+n
 		// A value counts toward bound b when its HDR bucket starts at or
 		// below b: HdrHistogram's own rule (values in one bucket are
 		// equivalent), the same as meshlens_requests_faster_than_total.
-		if i := sort.SearchFloat64s(bounds, float64(lo)); i < len(bounds) {
-			h.classic[i] += uint64(n)
+		if c < len(h.classic) {
+			h.classic[c] += uint64(n)
 		}
 		return true
 	})
+	if runCount > 0 {
+		h.native[run] += runCount
+	}
 	for len(h.native) > maxBuckets && h.schema > -4 {
 		h.halve()
 	}

@@ -26,7 +26,8 @@ import (
 // (hdr.DecodeBatch, as the meshlens_hdr receiver does), turn it into log
 // records (hdrlog.FromBatch), merge every hop snapshot exactly into its
 // service's per-minute and Prometheus histograms (the meshlens_analytics
-// exporter's ConsumeLogs), and build the per-interval rollup rows
+// exporter's ConsumeLogs, given the decoded histograms in its context as the
+// receiver gives them), and build the per-interval rollup rows
 // (storeexporter.Rollups). One batch is one proxy interval of 100 hop
 // snapshots (10 services × 10 routes), each a histogram of 200 latencies
 // between 100 µs and 2 s; every iteration is a new interval (a new seq), so
@@ -91,7 +92,8 @@ func BenchmarkHistogramMerge(b *testing.B) {
 		if err != nil || len(rollups) != hopsPerBatch {
 			b.Fatalf("rollups: %d, %v", len(rollups), err)
 		}
-		if err := logs.ConsumeLogs(context.Background(), ld); err != nil {
+		// As the receiver passes them: with the decoded histograms along.
+		if err := logs.ConsumeLogs(hdrlog.WithDecoded(context.Background(), d), ld); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -106,7 +106,9 @@ func (r *hdrReceiver) histograms(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := logs.ConsumeLogs(req.Context(), ld); err != nil {
+	// The histograms ride along in the context, so the exporters this
+	// process hands the records to need not decode them again.
+	if err := logs.ConsumeLogs(hdrlog.WithDecoded(req.Context(), b), ld); err != nil {
 		if consumererror.IsPermanent(err) {
 			rejected.WithLabelValues(health.SignalHistograms, reasonPermanent).Add(float64(b.Hops))
 			writeError(w, http.StatusBadRequest, err.Error())

@@ -301,6 +301,17 @@ func TestHistogramsBadInput(t *testing.T) {
 	if !got.Equals(want) {
 		t.Error("the histogram taken differs from the one sent")
 	}
+	// The decoded histograms ride along for the exporters.
+	if ctxs := sink.Contexts(); len(ctxs) != 1 || hdrlog.DecodedFrom(ctxs[0]) == nil {
+		t.Fatal("ConsumeLogs got no decoded histograms in its context")
+	}
+	p, err := hdrlog.DecodedFrom(sink.Contexts()[0]).Packed(hops[0].Total)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TotalCount() != want.TotalCount() || p.Max() != want.Max() {
+		t.Errorf("carried total histogram: count %d max %d, want %d %d", p.TotalCount(), p.Max(), want.TotalCount(), want.Max())
+	}
 }
 
 func TestOTLPTraces(t *testing.T) {

@@ -187,7 +187,17 @@ func (r *histReceiver) merged() map[model.HopKey]*hopSet {
 				s = newHopSet()
 				out[h.Key] = s
 			}
-			s.merge(&hopSet{total: h.Total, upstream: h.Upstream, overhead: h.Overhead})
+			// DecodeBatch keeps the histograms sparse; the test compares
+			// dense ones, decoded from the encodings it checked.
+			var dense [3]*hdr.Histogram
+			for i, enc := range h.Encoded {
+				d, err := hdr.Decode(enc)
+				if err != nil {
+					r.t.Fatalf("hop %v: %v", h.Key, err)
+				}
+				dense[i] = d
+			}
+			s.merge(&hopSet{total: dense[0], upstream: dense[1], overhead: dense[2]})
 		}
 	}
 	return out

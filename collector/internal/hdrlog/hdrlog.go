@@ -9,11 +9,18 @@
 // and meshlens.instance; record timestamp = interval start, attributes
 // meshlens.seq, meshlens.interval_end_unix_nano and the hop key; body a map
 // with the three base64 V2 HdrHistogram encodings total, upstream, overhead.
+//
+// The receiver has decoded those histograms already; it passes them along in
+// the context of ConsumeLogs (WithDecoded), and an exporter in the same
+// process takes them from there (DecodedFrom, Decoded.Packed) rather than
+// decoding the encodings again.
 package hdrlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -104,11 +111,68 @@ func FromBatch(b *hdr.DecodedBatch) (plog.Logs, error) {
 // encoded is the encoding a histogram was decoded from when the decoder kept
 // it (encoding again costs a zlib writer per histogram, most of the
 // receiver's CPU), else a new encoding.
-func encoded(received string, h *hdr.Histogram) (string, error) {
+func encoded(received string, p *hdr.Packed) (string, error) {
 	if received != "" {
 		return received, nil
 	}
-	return hdr.Encode(h)
+	return hdr.EncodePacked(p)
+}
+
+// Decoded holds the histograms of a batch as hdr.DecodeBatch decoded them,
+// by encoding, for the consumers its records reach in this process: the
+// receiver passes them in the context of ConsumeLogs (WithDecoded), and a
+// consumer that needs the histograms of a record (Packed) takes them from
+// there instead of decoding the record's encodings again. A record that
+// comes another way (a persistent queue, a batch processor, another
+// receiver) is decoded as before. The histograms are shared: read only.
+type Decoded struct {
+	batch *hdr.DecodedBatch
+	once  sync.Once
+	byEnc map[string]*hdr.Packed
+}
+
+type decodedKey struct{}
+
+// WithDecoded returns ctx carrying the histograms of b, the batch the logs
+// passed along with ctx were made from (FromBatch).
+func WithDecoded(ctx context.Context, b *hdr.DecodedBatch) context.Context {
+	return context.WithValue(ctx, decodedKey{}, &Decoded{batch: b})
+}
+
+// DecodedFrom returns the histograms ctx carries, or nil; Packed works on
+// nil too.
+func DecodedFrom(ctx context.Context) *Decoded {
+	d, _ := ctx.Value(decodedKey{}).(*Decoded)
+	return d
+}
+
+// Packed returns the histogram of an encoding read from a record (Hop.Total,
+// Upstream, Overhead): the one decoded with the batch when d holds it, else
+// a new hdr.DecodePacked. Keyed by the encoding itself, a hit is always the
+// histogram the encoding holds, whatever happened to the records on the way.
+func (d *Decoded) Packed(enc string) (*hdr.Packed, error) {
+	if d != nil {
+		d.once.Do(d.index)
+		if p, ok := d.byEnc[enc]; ok {
+			return p, nil
+		}
+	}
+	return hdr.DecodePacked(enc)
+}
+
+// index maps the batch's encodings to their histograms, on first use: a
+// pipeline without a consumer of histograms pays nothing for it.
+func (d *Decoded) index() {
+	d.byEnc = make(map[string]*hdr.Packed, 3*d.batch.Hops)
+	for _, in := range d.batch.Intervals {
+		for _, h := range in.Hops {
+			for i, p := range [3]*hdr.Packed{h.Total, h.Upstream, h.Overhead} {
+				if h.Encoded[i] != "" && p != nil {
+					d.byEnc[h.Encoded[i]] = p
+				}
+			}
+		}
+	}
 }
 
 // ErrNotHistogram is wrapped by Each for a record in the histogram scope that

@@ -1,6 +1,7 @@
 package hdrlog
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -103,6 +104,40 @@ func TestEachMalformed(t *testing.T) {
 		mutate(r)
 		if err := Each(ld, func(Hop) error { return nil }); !errors.Is(err, ErrNotHistogram) {
 			t.Errorf("%s: %v, want ErrNotHistogram", name, err)
+		}
+	}
+}
+
+// TestDecoded: the histograms carried with a batch are found by encoding
+// (the very ones decoded), anything else is decoded, and a context without
+// them decodes everything.
+func TestDecoded(t *testing.T) {
+	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond).UTC()
+	key := model.HopKey{Service: "web", Direction: model.Outbound, Peer: "users", Route: "/u", Method: "GET", StatusClass: "2xx"}
+	b := model.HistogramBatch{Instance: "i-7", Service: "web", Intervals: []model.Interval{
+		{Seq: 3, StartUnixMs: start.UnixMilli(), EndUnixMs: start.Add(10 * time.Second).UnixMilli(),
+			Hops: []model.HopHistograms{{HopKey: key, Total: enc(t, 1, 2, 3), Upstream: enc(t, 1), Overhead: enc(t, 2)}}},
+	}}
+	raw, _ := json.Marshal(b)
+	d, err := hdr.DecodeBatch(raw, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := WithDecoded(context.Background(), d)
+	dec := DecodedFrom(ctx)
+	hop := d.Intervals[0].Hops[0]
+	for i, want := range []*hdr.Packed{hop.Total, hop.Upstream, hop.Overhead} {
+		if got, err := dec.Packed(hop.Encoded[i]); err != nil || got != want {
+			t.Errorf("histogram %d: %p (%v), want the batch's %p", i, got, err, want)
+		}
+	}
+	other := enc(t, 7, 8)
+	for _, d := range []*Decoded{dec, DecodedFrom(context.Background())} {
+		if p, err := d.Packed(other); err != nil || p.TotalCount() != 2 {
+			t.Errorf("an encoding not carried: %v, %v", p, err)
+		}
+		if _, err := d.Packed("HISTnot"); !errors.Is(err, hdr.ErrCorrupt) {
+			t.Errorf("a corrupt encoding: %v", err)
 		}
 	}
 }
