@@ -306,6 +306,23 @@ func (a *analytics) lastCompleteMinute(now time.Time) time.Time {
 	return now.UTC().Add(-a.cfg.CompleteAfter).Truncate(time.Minute).Add(-time.Minute)
 }
 
+// exactMinute returns the minute the exact percentile gauges describe, and
+// its histograms (nil: none to describe). That is the last complete minute;
+// while it has no histograms yet (its intervals arrive after complete_after:
+// a proxy's clock behind the collector's, a backlog being resent, or no
+// traffic at all), the complete minute before it keeps being served, so the
+// gauges do not vanish from a scrape at the rollover.
+func (a *analytics) exactMinute(now time.Time) (time.Time, map[gaugeKey]*hdr.Packed) {
+	m := a.lastCompleteMinute(now)
+	for range 2 {
+		if keys := a.minutes[m]; len(keys) > 0 {
+			return m, keys
+		}
+		m = m.Add(-time.Minute)
+	}
+	return time.Time{}, nil
+}
+
 func (a *analytics) consumeTraces(_ context.Context, td ptrace.Traces) error {
 	type ex struct {
 		key     model.HopKey

@@ -261,6 +261,76 @@ func TestExactMerge(t *testing.T) {
 	}
 }
 
+// TestExactAcrossRollover scrapes every second of the simulated clock across
+// minute rollovers: the exact gauges never vanish while there is a minute to
+// describe. Minute 0 arrives on time; minute 1 arrives 30 s after it ends,
+// past complete_after (a proxy whose clock is behind, a backlog resent), so
+// minute 0 stays served until it does; minute 2 arrives on time and
+// replaces minute 1 exactly when it is complete; with nothing sent after
+// it, minute 2 is served for one more minute, then nothing.
+func TestExactAcrossRollover(t *testing.T) {
+	fx := newFixture(t, nil) // complete_after 20s
+	m0 := time.Now().Add(-30 * time.Minute).Truncate(time.Minute)
+	minute := func(i int) time.Time { return m0.Add(time.Duration(i) * time.Minute) }
+	// Each minute's latencies differ, so the gauges tell which one they show.
+	latency := []int64{1_000, 2_000, 3_000}
+	type delivery struct {
+		at   time.Time // when the interval reaches the collector
+		b    model.HistogramBatch
+		sent bool
+	}
+	var plan []*delivery
+	for m := range 3 {
+		for iv := range 6 {
+			from := minute(m).Add(time.Duration(iv) * 10 * time.Second)
+			at := from.Add(10 * time.Second) // sent when the interval ends
+			if m == 1 {
+				at = minute(2).Add(30 * time.Second)
+			}
+			b := testhost.Batch("proxy-a", "checkout", uint64(6*m+iv+1), from, testhost.Hop(t, checkoutOut, latency[m], latency[m]))
+			plan = append(plan, &delivery{at: at, b: b})
+		}
+	}
+	want := func(now time.Time) int {
+		switch {
+		case now.Before(minute(2).Add(30 * time.Second)): // minute 1 not yet here
+			return 0
+		case now.Before(minute(3).Add(20 * time.Second)): // minute 2 not yet complete
+			return 1
+		case now.Before(minute(5).Add(20 * time.Second)): // minute 3 and 4 are empty
+			return 2
+		}
+		return -1 // nothing sent for two complete minutes: nothing to describe
+	}
+	for now := minute(1).Add(20 * time.Second); !now.After(minute(5).Add(30 * time.Second)); now = now.Add(time.Second) {
+		fx.setNow(now)
+		for _, d := range plan {
+			if !d.sent && !d.at.After(now) {
+				fx.send(d.b)
+				d.sent = true
+			}
+		}
+		fams := fx.scrape()
+		m := want(now)
+		ts := fams["meshlens_request_duration_exact_minute_timestamp_seconds"]
+		if m < 0 {
+			if ts != nil || fams["meshlens_request_duration_exact_seconds"] != nil {
+				t.Fatalf("at %s: exact gauges %v, want none", now.Format("15:04:05"), ts.GetMetric())
+			}
+			continue
+		}
+		if ts == nil || ts.GetMetric()[0].GetGauge().GetValue() != float64(minute(m).Unix()) {
+			t.Fatalf("at %s: exact minute %v, want minute %d (%d)", now.Format("15:04:05"), ts.GetMetric(), m, minute(m).Unix())
+		}
+		p100 := find(fams, "meshlens_request_duration_exact_seconds", map[string]string{"peer": "ledger", "quantile": "1"})
+		ref := hdr.New()
+		hdr.Record(ref, latency[m])
+		if p100 == nil || p100.GetGauge().GetValue() != float64(ref.Max())/1e6 {
+			t.Fatalf("at %s: exact p100 %v, want minute %d's %v s", now.Format("15:04:05"), p100, m, float64(ref.Max())/1e6)
+		}
+	}
+}
+
 // TestSameBatchTwice: a batch delivered twice is counted once.
 func TestSameBatchTwice(t *testing.T) {
 	fx := newFixture(t, nil)

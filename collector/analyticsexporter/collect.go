@@ -80,8 +80,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				k.service, k.direction, k.peer, k.route, k.method, a.thresholdLabels[i]))
 		}
 	}
-	minute := a.lastCompleteMinute(now)
-	if keys, ok := a.minutes[minute]; ok {
+	if minute, keys := a.exactMinute(now); keys != nil {
 		out = append(out, prometheus.MustNewConstMetric(descExactMinute, prometheus.GaugeValue, float64(minute.Unix())))
 		pcts := make([]float64, len(exactQuantiles))
 		for i, q := range exactQuantiles {
