@@ -3,13 +3,16 @@ package open
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/meshlens/meshlens/internal/testenv"
+	"github.com/meshlens/meshlens/migrations"
 	"github.com/meshlens/meshlens/store"
 	"github.com/meshlens/meshlens/store/postgres"
 	"github.com/meshlens/meshlens/store/sqlite"
@@ -50,6 +53,22 @@ func TestOpenPicksTheDriver(t *testing.T) {
 		t.Errorf("database URL: got %T, want *postgres.Store", st)
 	}
 	st.Close()
+
+	// A schema newer than this build knows (written by a newer meshlens):
+	// refused, and the error says how to go back.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	newer := migrations.Latest() + 1
+	if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, 'from a newer build')`, newer); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, Options{DataDir: t.TempDir(), DatabaseURL: url})
+	if !errors.As(err, &se) || se.Have != newer || !strings.Contains(err.Error(), fmt.Sprintf("meshlens migrate down --to %d --database-url", migrations.Latest())) {
+		t.Fatalf("newer schema: %v, want a SchemaError naming meshlens migrate down --to %d", err, migrations.Latest())
+	}
 }
 
 func TestOpenRejects(t *testing.T) {
