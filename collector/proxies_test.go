@@ -205,4 +205,24 @@ func TestThreeHops(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	checkClassicNames(t, c.metrics)
+
+	// The latency histograms carry exemplars naming traces that were
+	// stored: svc-b's inbound hops are in the traces of these requests.
+	var exemplars map[string]string
+	eventually(t, 30*time.Second, func() error {
+		var err error
+		exemplars, err = exemplarTraces(t, c.metrics)
+		if err != nil {
+			return err
+		}
+		if exemplars["svc-b"] == "" {
+			return fmt.Errorf("no exemplar with a trace ID on svc-b's meshlens_request_duration_seconds (%v)", exemplars)
+		}
+		return nil
+	})
+	var ex queryapi.Trace
+	if code, body := httpGet(t, api+"/api/v1/traces/"+exemplars["svc-b"], "", &ex); code != 200 || len(ex.Spans) == 0 || !strings.HasPrefix(ex.Spans[0].RequestID, "three-hops-") {
+		t.Errorf("exemplar trace %s: %d, %d spans (%.200s); want a stored trace of one of the requests", exemplars["svc-b"], code, len(ex.Spans), body)
+	}
 }
