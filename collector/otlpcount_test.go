@@ -20,7 +20,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/meshlens/meshlens/collector/internal/health"
 	"github.com/meshlens/meshlens/collector/queryapi"
@@ -134,4 +137,54 @@ func TestSpanCounter(t *testing.T) {
 	f(consumertest.NewNop(), m.Received.WithLabelValues("spans"))
 	f(consumertest.NewErr(errors.New("data refused due to high memory usage")), m.Rejected.WithLabelValues("spans", "overloaded"))
 	f(consumertest.NewErr(consumererror.NewPermanent(errors.New("bad"))), m.Rejected.WithLabelValues("spans", "pipeline_refused"))
+}
+
+// TestOTLPGRPCIngestToken: with an ingest token, the stock otlp receiver on
+// 4317 (auth: meshlens, as in the default config) refuses a sender without
+// it with UNAUTHENTICATED and takes spans from one with it; with an API
+// token, the query API answers 401 without it and 200 with it.
+func TestOTLPGRPCIngestToken(t *testing.T) {
+	const token, apiToken = "grpc-ingest-token-0123456789", "query-api-token-0123456789"
+	c := startCollector(t, "extensions::meshlens::ingest_token="+token, "extensions::meshlens::api::auth_token="+apiToken)
+	for _, tok := range []string{"", "wrong-token-0123456789", apiToken} {
+		want := 401
+		if tok == apiToken {
+			want = 200
+		}
+		if code, body := httpGet(t, "http://"+c.api+"/api/v1/services", tok, nil); code != want {
+			t.Errorf("query API with token %q: %d %.100s, want %d", tok, code, body, want)
+		}
+	}
+	conn, err := grpc.NewClient(c.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	td := ptrace.NewTraces()
+	sp := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetTraceID([16]byte{7})
+	sp.SetSpanID([8]byte{7})
+	client := ptraceotlp.NewGRPCClient(conn)
+	export := func(auth string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if auth != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", auth)
+		}
+		_, err := client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
+		return err
+	}
+	for _, auth := range []string{"", "Bearer wrong-token-0123456789"} {
+		if err := export(auth); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("authorization %q: %v, want UNAUTHENTICATED", auth, err)
+		}
+	}
+	const received = `meshlens_collector_received_total{signal="spans"}`
+	before := metricValue(t, c.metrics, received)
+	if err := export("Bearer " + token); err != nil {
+		t.Fatalf("with the token: %v", err)
+	}
+	if got := metricValue(t, c.metrics, received); got != before+1 {
+		t.Errorf("%s went %v -> %v, want +1", received, before, got)
+	}
 }
