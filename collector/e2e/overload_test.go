@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,12 +99,43 @@ func TestOverloadRefusalsRetryable(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	const overloaded = `meshlens_collector_rejected_total{reason="overloaded",signal="spans"}`
+	before := scrapeValue(t, c.prom, overloaded)
 	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, req)
 	if code := status.Code(err); code != codes.Unavailable {
 		t.Errorf("gRPC export under overload: %v (code %v), want UNAVAILABLE", err, code)
+	}
+	// The refusal is counted like those on 4318.
+	if after := scrapeValue(t, c.prom, overloaded); after != before+float64(req.Traces().SpanCount()) {
+		t.Errorf("%s went %v -> %v after a gRPC refusal of %d spans", overloaded, before, after, req.Traces().SpanCount())
 	}
 	if code := httpStatus("http://" + c.api + "/healthz"); code != 200 {
 		t.Errorf("collector health after the burst: %d", code)
 	}
 	t.Logf("burst answered %v with 503 and Retry-After; gRPC: %v", answers, status.Code(err))
+}
+
+// scrapeValue reads one sample from the collector's /metrics (0 when it is
+// absent).
+func scrapeValue(t *testing.T, addr, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return f
+		}
+	}
+	return 0
 }
