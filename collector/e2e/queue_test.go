@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+// TestQueueFullRefusesRetryable: the persistent queue is bounded. With
+// PostgreSQL gone, once queue_size requests wait, new spans are refused
+// with a retryable answer (503 and Retry-After) and counted; the collector
+// keeps running; when the database returns every span acknowledged before
+// is stored, once.
+func TestQueueFullRefusesRetryable(t *testing.T) {
+	t.Parallel()
+	db := migratedDatabase(t)
+	u, _ := url.Parse(db)
+	tp := startToxiproxy(t)
+	listen := tp.proxy(t, "pg", u.Host)
+	c := newCollector(t, withHost(t, db, listen),
+		"--set", "exporters::meshlens_store::sending_queue::queue_size=8",
+		"--set", "exporters::meshlens_store::retry_on_failure::max_interval=1s")
+	c.start()
+	tp.setEnabled(t, "pg", false)
+
+	s := newSender("http://"+c.hdr, "e2e-queue-full", 1, 10, 1)
+	const overloaded = `meshlens_collector_rejected_total{reason="overloaded",signal="spans"}`
+	before := scrapeValue(t, c.prom, overloaded)
+	acked := map[string]bool{}
+	answers := map[int]int{}
+	refused := 0
+	for i := 0; i < 60 && refused < 3; i++ {
+		body, ids := s.batch()
+		resp, err := http.Post(s.url, "application/x-protobuf", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		answers[resp.StatusCode]++
+		switch resp.StatusCode {
+		case http.StatusOK:
+			for _, id := range ids {
+				acked[id] = true
+			}
+		case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+			refused++
+			if resp.Header.Get("Retry-After") == "" {
+				t.Errorf("POST %d: %d without Retry-After", i, resp.StatusCode)
+			}
+		default:
+			t.Fatalf("POST %d: %d, want 200 or a retryable refusal", i, resp.StatusCode)
+		}
+	}
+	t.Logf("database gone, queue_size 8: answers %v", answers)
+	if refused == 0 {
+		t.Fatalf("60 requests taken with the database gone and queue_size 8: the queue is not bounded (answers %v)", answers)
+	}
+	if len(acked) == 0 {
+		t.Fatal("nothing acknowledged before the queue filled")
+	}
+	if after := scrapeValue(t, c.prom, overloaded); after < before+float64(refused*s.perBatch) {
+		t.Errorf("%s went %v -> %v, want at least +%d", overloaded, before, after, refused*s.perBatch)
+	}
+	if code := httpStatus("http://" + c.api + "/healthz"); code != 200 {
+		t.Fatalf("collector health with a full queue: %d", code)
+	}
+
+	tp.setEnabled(t, "pg", true)
+	sql := fmt.Sprintf("SELECT trace_id || '/' || span_id, count(*) FROM spans WHERE service = '%s' GROUP BY 1", s.service)
+	eventually(t, 90*time.Second, func() error {
+		got := pgCounts(t, db, sql)
+		for id := range acked {
+			if got[id] != 1 {
+				return fmt.Errorf("span %s acknowledged, stored %d times (%d of %d stored)", id, got[id], len(got), len(acked))
+			}
+		}
+		return nil
+	})
+}
