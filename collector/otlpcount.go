@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -10,8 +11,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/xreceiver"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/meshlens/meshlens/collector/internal/health"
+	"github.com/meshlens/meshlens/collector/internal/spancheck"
 	"github.com/meshlens/meshlens/collector/meshlensextension"
 )
 
@@ -84,12 +88,26 @@ type spanCounter struct {
 
 var _ consumer.Traces = (*spanCounter)(nil)
 
-func (c *spanCounter) Capabilities() consumer.Capabilities { return c.next.Capabilities() }
+// Capabilities: the counter takes out spans no store can keep
+// (spancheck) before passing td on.
+func (c *spanCounter) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: true}
+}
 
 func (c *spanCounter) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	h := c.health.Load()
+	if bad, why := spancheck.Filter(td, time.Now()); bad > 0 {
+		if h != nil {
+			h.Rejected.WithLabelValues(health.SignalSpans, spancheck.Reason).Add(float64(bad))
+		}
+		if td.SpanCount() == 0 {
+			// A gRPC status, so that the otlp receiver answers
+			// INVALID_ARGUMENT (not retried), not INTERNAL.
+			return consumererror.NewPermanent(status.Errorf(codes.InvalidArgument, "nothing taken: %d spans left out: %s", bad, why))
+		}
+	}
 	n := float64(td.SpanCount()) // before next: it may mutate td
 	err := c.next.ConsumeTraces(ctx, td)
-	h := c.health.Load()
 	if h == nil || n == 0 {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshlens/meshlens/collector/internal/health"
+	"github.com/meshlens/meshlens/collector/internal/spancheck"
 )
 
 const (
@@ -65,7 +66,17 @@ func (r *hdrReceiver) otlpTraces(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	td := er.Traces()
+	// Spans no store can keep (a start far in the future or unset) are
+	// left out, counted, and named in the answer's partial_success.
+	bad, why := spancheck.Filter(td, r.now())
+	if bad > 0 {
+		r.health.Rejected.WithLabelValues(health.SignalSpans, spancheck.Reason).Add(float64(bad))
+	}
 	n := td.SpanCount()
+	if n == 0 && bad > 0 {
+		writeStatus(w, mt, http.StatusBadRequest, codes.InvalidArgument, fmt.Sprintf("nothing taken: %d spans left out: %s", bad, why))
+		return
+	}
 	if n > 0 {
 		if err := traces.ConsumeTraces(req.Context(), td); err != nil {
 			if consumererror.IsPermanent(err) {
@@ -81,6 +92,10 @@ func (r *hdrReceiver) otlpTraces(w http.ResponseWriter, req *http.Request) {
 		r.health.Received.WithLabelValues(health.SignalSpans).Add(float64(n))
 	}
 	resp := ptraceotlp.NewExportResponse()
+	if bad > 0 {
+		resp.PartialSuccess().SetRejectedSpans(int64(bad))
+		resp.PartialSuccess().SetErrorMessage(why)
+	}
 	var out []byte
 	if mt == protobufContentType {
 		out, err = resp.MarshalProto()
