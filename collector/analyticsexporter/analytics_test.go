@@ -450,8 +450,8 @@ func TestHistogramsAndExemplars(t *testing.T) {
 			cur += d
 			native += cur
 		}
-		if len(h.GetPositiveSpan()) == 0 || native != int64(len(vals)) || h.GetSchema() != 7 {
-			t.Errorf("%s: native buckets hold %d at schema %d, want %d at 7", name, native, h.GetSchema(), len(vals))
+		if len(h.GetPositiveSpan()) == 0 || native != int64(len(vals)) || h.GetSchema() != 8 {
+			t.Errorf("%s: native buckets hold %d at schema %d, want %d at 8", name, native, h.GetSchema(), len(vals))
 		}
 		bounds := map[float64]uint64{}
 		for _, b := range h.GetBucket() {

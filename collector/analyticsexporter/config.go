@@ -22,7 +22,9 @@ type Config struct {
 	// the SLO thresholds are added to them.
 	ClassicBuckets []float64 `mapstructure:"classic_buckets"`
 	// NativeSchema is the native histograms' schema (resolution): bucket
-	// boundaries grow by 2^(2^-schema). 7 gives a factor of ~1.0054.
+	// boundaries grow by 2^(2^-schema). 8, the finest Prometheus takes,
+	// gives a factor of ~1.0027: a bucket's midpoint is within ±0.14% of
+	// any value in it, about 3 significant digits.
 	NativeSchema int32 `mapstructure:"native_schema"`
 	// NativeMaxBuckets bounds the populated native buckets of one series;
 	// past it the series halves its resolution.
