@@ -83,4 +83,15 @@ var schema = [][]string{
 		) WITHOUT ROWID`,
 		`CREATE INDEX rollup_compactions_start ON rollup_compactions (start)`,
 	},
+	// Compactions built in the background and request counts per status
+	// class in compactions (migrations/0003_compactor.up.sql): built is the
+	// generation whose compactions are stored, so a period whose gen differs
+	// is dirty; old compactions lack the new columns and are built again.
+	3: {
+		`DELETE FROM rollup_compactions`,
+		`ALTER TABLE rollup_compactions ADD COLUMN rollups INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE rollup_compactions ADD COLUMN by_class TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE rollup_generations ADD COLUMN built INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX rollup_generations_dirty ON rollup_generations (start) WHERE built <> gen`,
+	},
 }
