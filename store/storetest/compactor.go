@@ -40,7 +40,7 @@ func testCompactions(t *testing.T, st store.Store) {
 	}
 	// By hour+3m the three minutes are closed, the hour is not; newest
 	// first.
-	want := []store.Period{period("api", time.Minute, hour.Add(2 * time.Minute)), period("api", time.Minute, hour.Add(time.Minute)),
+	want := []store.Period{period("api", time.Minute, hour.Add(2*time.Minute)), period("api", time.Minute, hour.Add(time.Minute)),
 		period("web", time.Minute, hour.Add(time.Minute)), period("api", time.Minute, hour)}
 	if got := dirty(hour.Add(3*time.Minute), 10); !slices.Equal(got, want) {
 		t.Fatalf("dirty periods by %v: %v, want %v", hour.Add(3*time.Minute), got, want)
