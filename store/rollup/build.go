@@ -11,24 +11,26 @@ import (
 )
 
 // build merges the given periods (sorted starts) per direction and stores
-// the merges as compactions. With keep, it returns the merges (with the
-// histograms r wants) of the periods and directions that have rollups
-// (absent: empty), and the generations they were built at. Minutes are
-// merged from their rollups; hours from their minutes' compactions, built
-// first where missing.
+// the merges as compactions. Minutes are merged from their rollups; hours
+// from their minutes' compactions, built first where missing. feed, when
+// not nil, is given each period and direction with rollups, its generation
+// and its merge (all three histograms), which is valid during the call
+// only.
 //
 // The generations are read before what is merged: a rollup written after
 // that read bumps the generation, so a compaction that might miss it is
 // never taken as current.
-func (r *reader) build(ctx context.Context, period time.Duration, starts []time.Time, keep bool) (map[pieceKey]*piece, map[time.Time]int64, error) {
+func (r *reader) build(ctx context.Context, period time.Duration, starts []time.Time, feed feedFunc) error {
 	if len(starts) == 0 {
-		return nil, nil, nil
+		return nil
 	}
 	if period == time.Hour {
-		return r.buildHours(ctx, starts, keep)
+		return r.buildHours(ctx, starts, feed)
 	}
-	return r.buildMinutes(ctx, starts, keep)
+	return r.buildMinutes(ctx, starts, feed)
 }
+
+type feedFunc func(t time.Time, d model.Direction, gen int64, a *acc)
 
 // builder collects the compactions of one build, encoding each period's
 // merges as soon as the period is complete.
@@ -36,14 +38,13 @@ type builder struct {
 	r      *reader
 	period time.Duration
 	gens   map[time.Time]int64
-	keep   bool
+	feed   feedFunc
 	accs   map[pieceKey]*acc
 	out    []store.Compaction
-	pieces map[pieceKey]*piece
 }
 
-func (r *reader) newBuilder(period time.Duration, gens map[time.Time]int64, keep bool) *builder {
-	return &builder{r: r, period: period, gens: gens, keep: keep, accs: map[pieceKey]*acc{}, pieces: map[pieceKey]*piece{}}
+func (r *reader) newBuilder(period time.Duration, gens map[time.Time]int64, feed feedFunc) *builder {
+	return &builder{r: r, period: period, gens: gens, feed: feed, accs: map[pieceKey]*acc{}}
 }
 
 func (b *builder) acc(t time.Time, d model.Direction) *acc {
@@ -72,11 +73,10 @@ func (b *builder) finish(t time.Time) error {
 		if a := b.accs[k]; a != nil {
 			var err error
 			if c, err = a.compaction(c); err != nil {
-				b.release()
 				return fmt.Errorf("compaction %s %s/%s %v: %w", t.Format(time.RFC3339), b.r.service, d, b.period, err)
 			}
-			if b.keep && !a.empty() {
-				b.pieces[k] = a.piece(b.r.want)
+			if b.feed != nil && !a.empty() {
+				b.feed(t, d, b.gens[t], a)
 			}
 			a.release()
 			delete(b.accs, k)
@@ -103,10 +103,10 @@ func (b *builder) write(ctx context.Context) error {
 	return nil
 }
 
-func (r *reader) buildMinutes(ctx context.Context, starts []time.Time, keep bool) (map[pieceKey]*piece, map[time.Time]int64, error) {
+func (r *reader) buildMinutes(ctx context.Context, starts []time.Time, feed feedFunc) error {
 	gens, err := r.cs.RollupGenerations(ctx, r.service, time.Minute, starts[0], starts[len(starts)-1].Add(time.Minute))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read rollup generations of %s: %w", r.service, err)
+		return fmt.Errorf("read rollup generations of %s: %w", r.service, err)
 	}
 	// A minute without a generation was never written: it holds no
 	// rollup, and needs no compaction.
@@ -116,12 +116,12 @@ func (r *reader) buildMinutes(ctx context.Context, starts []time.Time, keep bool
 			written = append(written, t)
 		}
 	}
-	b := r.newBuilder(time.Minute, gens, keep)
+	b := r.newBuilder(time.Minute, gens, feed)
 	defer b.release()
 	for _, run := range runs(written, time.Minute) {
 		rs, err := r.st.Rollups(ctx, store.RollupFilter{From: run[0], To: run[1], Service: r.service})
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		// Rollups come by minute: each minute is encoded when the next
 		// begins, so that only one minute's sums are held.
@@ -130,48 +130,48 @@ func (r *reader) buildMinutes(ctx context.Context, starts []time.Time, keep bool
 			t := x.Minute.UTC()
 			for ; next.Before(t); next = next.Add(time.Minute) {
 				if err := b.finish(next); err != nil {
-					return nil, nil, err
+					return err
 				}
 			}
 			if err := b.acc(t, x.Key.Direction).addRollup(x); err != nil {
-				return nil, nil, err
+				return err
 			}
 		}
 		for ; next.Before(run[1]); next = next.Add(time.Minute) {
 			if err := b.finish(next); err != nil {
-				return nil, nil, err
+				return err
 			}
 		}
 	}
 	if err := b.write(ctx); err != nil {
-		return nil, nil, err
+		return err
 	}
-	return b.pieces, gens, nil
+	return nil
 }
 
-func (r *reader) buildHours(ctx context.Context, hours []time.Time, keep bool) (map[pieceKey]*piece, map[time.Time]int64, error) {
+func (r *reader) buildHours(ctx context.Context, hours []time.Time, feed feedFunc) error {
 	gens, err := r.cs.RollupGenerations(ctx, r.service, time.Hour, hours[0], hours[len(hours)-1].Add(time.Hour))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read rollup generations of %s: %w", r.service, err)
+		return fmt.Errorf("read rollup generations of %s: %w", r.service, err)
 	}
 	// The minutes' compactions, read (or built) after the hours'
 	// generations: each holds every rollup of its minute written before it
 	// is read, so the hour holds every rollup written before its generation
 	// was read.
 	minutes := &reader{cs: r.cs, st: r.st, service: r.service, want: store.AllHistograms, cache: r.cache, noFill: true}
-	b := r.newBuilder(time.Hour, gens, keep)
+	b := r.newBuilder(time.Hour, gens, feed)
 	defer b.release()
 	for _, h := range hours {
 		nonEmpty := false
-		err := minutes.pieces(ctx, time.Minute, h, h.Add(time.Hour), func(_ time.Time, d model.Direction, p *piece) {
-			if p.rollups == 0 && p.count == 0 {
+		err := minutes.pieces(ctx, time.Minute, h, h.Add(time.Hour), func(_ time.Time, d model.Direction, p part) {
+			if p.isEmpty() {
 				return // an empty direction
 			}
 			nonEmpty = true
-			b.acc(h, d).addPiece(p)
+			p.addTo(b.acc(h, d))
 		})
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		// An hour never written and without rollups needs no compaction.
 		// (An hour can have rollups and no generation when DropBefore cut
@@ -179,12 +179,12 @@ func (r *reader) buildHours(ctx context.Context, hours []time.Time, keep bool) (
 		// write.)
 		if gens[h] > 0 || nonEmpty {
 			if err := b.finish(h); err != nil {
-				return nil, nil, err
+				return err
 			}
 		}
 	}
 	if err := b.write(ctx); err != nil {
-		return nil, nil, err
+		return err
 	}
-	return b.pieces, gens, nil
+	return nil
 }

@@ -97,24 +97,47 @@ func (c *Compactor) Tick(ctx context.Context) (int, error) {
 		}
 		groups[g] = append(groups[g], p.Start)
 	}
-	// Minutes before hours: an hour is merged from its minutes'
-	// compactions.
-	sort.SliceStable(order, func(i, j int) bool { return order[i].length < order[j].length })
+	// Hours first: an hour's build builds its minutes that need it and
+	// merges them as they are built, where a minute built before would be
+	// read back and decoded; those minutes are then left out.
+	sort.SliceStable(order, func(i, j int) bool { return order[i].length > order[j].length })
+	type hour struct {
+		service string
+		start   int64
+	}
+	builtHours := map[hour]bool{}
 	var errs []error
 	for _, g := range order {
 		if ctx.Err() != nil {
 			break
 		}
-		starts := groups[g]
+		var starts []time.Time
+		for _, s := range groups[g] {
+			if g.length != time.Hour && builtHours[hour{g.service, s.Truncate(time.Hour).Unix()}] {
+				continue
+			}
+			starts = append(starts, s)
+		}
 		sort.Slice(starts, func(i, j int) bool { return starts[i].Before(starts[j]) })
 		r := &reader{cs: cs, st: st, service: g.service, want: store.AllHistograms}
-		if _, _, err := r.build(ctx, g.length, starts, false); err != nil {
+		build := func(starts []time.Time) error {
+			if err := r.build(ctx, g.length, starts, nil); err != nil {
+				return err
+			}
+			if g.length == time.Hour {
+				for _, s := range starts {
+					builtHours[hour{g.service, s.Unix()}] = true
+				}
+			}
+			return nil
+		}
+		if err := build(starts); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
 			// One by one, to leave aside only the periods that fail.
 			for _, s := range starts {
-				if _, _, err := r.build(ctx, g.length, []time.Time{s}, false); err != nil && ctx.Err() == nil {
+				if err := build([]time.Time{s}); err != nil && ctx.Err() == nil {
 					if c.failed == nil {
 						c.failed = map[store.Period]time.Time{}
 					}

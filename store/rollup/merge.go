@@ -249,6 +249,37 @@ func (a *acc) addRollup(r store.Rollup) error {
 	return nil
 }
 
+// part is what a query or a build merges: a piece (cached, or decoded
+// from a stored compaction) or the acc of a period just built.
+type part interface {
+	addTo(a *acc)
+	isEmpty() bool
+}
+
+func (p *piece) addTo(a *acc)  { a.addPiece(p) }
+func (p *piece) isEmpty() bool { return p.rollups == 0 && p.count == 0 }
+func (o *acc) addTo(a *acc)    { a.addAcc(o) }
+func (o *acc) isEmpty() bool   { return o.empty() }
+
+// addAcc merges o in; o sums every histogram a sums.
+func (a *acc) addAcc(o *acc) {
+	for i, s := range o.sums {
+		if s != nil && a.sums[i] != nil {
+			a.sums[i].AddSum(s)
+		}
+	}
+	a.count += o.count
+	a.rollups += o.rollups
+	if len(o.byClass) > 0 {
+		if a.byClass == nil {
+			a.byClass = make(map[string]int64, len(o.byClass))
+		}
+		for k, v := range o.byClass {
+			a.byClass[k] += v
+		}
+	}
+}
+
 // addPiece merges p in; p has every histogram a sums.
 func (a *acc) addPiece(p *piece) {
 	for i, b := range p.h {

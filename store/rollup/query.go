@@ -76,7 +76,7 @@ func (q Querier) Query(ctx context.Context, f store.RollupFilter) (*Merged, erro
 	closedEnd := minTime(cutoff, to)
 	hourFrom := ceilHour(from)
 	hourTo := closedEnd.Truncate(time.Hour)
-	add := func(_ time.Time, _ model.Direction, p *piece) { out.addPiece(p) }
+	add := func(_ time.Time, _ model.Direction, p part) { p.addTo(out) }
 	var segments []segment
 	if hourFrom.Before(hourTo) {
 		segments = append(segments, segment{time.Hour, hourFrom, hourTo},
@@ -184,7 +184,7 @@ func (r *reader) keep(key cacheKey, p *piece) {
 // the directions r reads: current compactions from the cache, or read with
 // their histograms, and the others built from rollups and stored.
 func (r *reader) pieces(ctx context.Context, period time.Duration, from, to time.Time,
-	add func(time.Time, model.Direction, *piece)) error {
+	add func(time.Time, model.Direction, part)) error {
 	if !from.Before(to) {
 		return nil
 	}
@@ -244,27 +244,30 @@ func (r *reader) pieces(ctx context.Context, period time.Duration, from, to time
 	if len(missing) == 0 {
 		return nil
 	}
-	built, gens, err := r.build(ctx, period, missing, true)
-	if err != nil {
-		return err
-	}
-	for k, p := range built {
-		if !r.wantsDir(k.dir) || done[k] {
-			continue
+	// A period just built is fed as its sums (valid during the call only)
+	// to a reader that keeps nothing, else as a piece, kept in the cache.
+	return r.build(ctx, period, missing, func(t time.Time, d model.Direction, gen int64, a *acc) {
+		k := pieceKey{t, d}
+		if !r.wantsDir(d) || done[k] {
+			return
 		}
-		if g := gens[k.start]; g > 0 {
-			r.keep(r.key(k.dir, period, k.start, g), p)
+		if r.noFill {
+			add(t, d, a)
+			return
 		}
-		add(k.start, k.dir, p)
-	}
-	return nil
+		p := a.piece(r.want)
+		if gen > 0 {
+			r.keep(r.key(d, period, t, gen), p)
+		}
+		add(t, d, p)
+	})
 }
 
 // open feeds add the merges of the open minutes in [from, to) in r's
 // direction (all directions together when r has none): from the cache
 // while the minute's write generation is the one they were merged at, else
 // merged from the minute's rollups. Nothing is stored.
-func (r *reader) open(ctx context.Context, from, to time.Time, add func(time.Time, model.Direction, *piece)) error {
+func (r *reader) open(ctx context.Context, from, to time.Time, add func(time.Time, model.Direction, part)) error {
 	// Generations before rollups, as for compactions.
 	gens, err := r.cs.RollupGenerations(ctx, r.service, time.Minute, from, to)
 	if err != nil {
