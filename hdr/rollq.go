@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -25,27 +26,57 @@ import (
 // Buckets is a histogram with the meshlens geometry as its populated buckets,
 // in ascending order: each bucket's index in the dense counts array and its
 // count. It is what a merge needs, without the dense counts array or the
-// sparse histogram's insert path. The zero value is empty; Reset keeps the
-// storage.
+// sparse histogram's insert path, in 6 bytes a bucket while the counts fit
+// in 32 bits (8 more for each once one does not). The zero value is empty;
+// Reset keeps the storage.
 type Buckets struct {
-	Index  []int32
-	Counts []int64
+	index  []uint16 // the meshlens geometry has fewer than 65536 buckets
+	narrow []uint32 // the counts, while each fits
+	wide   []int64  // the counts, once one does not (narrow is then unused)
 	total  int64
+}
+
+// Len is the number of populated buckets.
+func (b *Buckets) Len() int { return len(b.index) }
+
+// At returns the dense index and the count of the i-th populated bucket.
+func (b *Buckets) At(i int) (index int, count int64) {
+	if b.wide != nil {
+		return int(b.index[i]), b.wide[i]
+	}
+	return int(b.index[i]), int64(b.narrow[i])
 }
 
 // TotalCount is the number of values in b.
 func (b *Buckets) TotalCount() int64 { return b.total }
 
 // Reset empties b, keeping its storage.
-func (b *Buckets) Reset() { b.Index, b.Counts, b.total = b.Index[:0], b.Counts[:0], 0 }
+func (b *Buckets) Reset() { b.index, b.narrow, b.wide, b.total = b.index[:0], b.narrow[:0], nil, 0 }
+
+func (b *Buckets) append(idx int, c int64) {
+	b.index = append(b.index, uint16(idx))
+	switch {
+	case b.wide != nil:
+		b.wide = append(b.wide, c)
+	case c <= math.MaxUint32:
+		b.narrow = append(b.narrow, uint32(c))
+	default:
+		b.wide = make([]int64, len(b.narrow), cap(b.index))
+		for i, n := range b.narrow {
+			b.wide[i] = int64(n)
+		}
+		b.wide = append(b.wide, c)
+	}
+}
 
 // MergeInto adds b's counts to h, a histogram with the meshlens geometry
 // (New). As Histogram.Merge and Packed.MergeInto, a bucket whose count would
 // push h's total past math.MaxInt64 is dropped; dropped is its total.
 func (b *Buckets) MergeInto(h *Histogram) (dropped int64) {
-	for i, idx := range b.Index {
-		if h.RecordValues(BucketValue(int(idx)), b.Counts[i]) != nil {
-			dropped += b.Counts[i]
+	for i := range b.index {
+		idx, c := b.At(i)
+		if h.RecordValues(BucketValue(idx), c) != nil {
+			dropped += c
 		}
 	}
 	return dropped
@@ -53,11 +84,17 @@ func (b *Buckets) MergeInto(h *Histogram) (dropped int64) {
 
 // Clone returns a copy of b sized to fit, for keeping beyond the next Reset.
 func (b *Buckets) Clone() *Buckets {
-	return &Buckets{Index: append([]int32(nil), b.Index...), Counts: append([]int64(nil), b.Counts...), total: b.total}
+	c := &Buckets{index: slices.Clone(b.index), total: b.total}
+	if b.wide != nil {
+		c.wide = slices.Clone(b.wide)
+	} else {
+		c.narrow = slices.Clone(b.narrow)
+	}
+	return c
 }
 
 // SizeBytes is about the memory b holds.
-func (b *Buckets) SizeBytes() int { return 4*cap(b.Index) + 8*cap(b.Counts) + 64 }
+func (b *Buckets) SizeBytes() int { return 2*cap(b.index) + 4*cap(b.narrow) + 8*cap(b.wide) + 80 }
 
 // geometry of the meshlens histograms, as the dense histogram has it.
 var (
@@ -200,8 +237,7 @@ func fillBuckets(payload []byte, b *Buckets) bool {
 			if idx > limitIndex || count > math.MaxInt64-total {
 				return false
 			}
-			b.Index = append(b.Index, int32(idx))
-			b.Counts = append(b.Counts, count)
+			b.append(idx, count)
 			total += count
 		}
 		idx++
@@ -271,10 +307,33 @@ func (s *Sum) add(idx int, c int64) (dropped int64) {
 // AddBuckets adds b. As Histogram.Merge, a bucket whose count would push the
 // total past math.MaxInt64 is dropped; dropped is its total.
 func (s *Sum) AddBuckets(b *Buckets) (dropped int64) {
-	for i, idx := range b.Index {
-		dropped += s.add(int(idx), b.Counts[i])
+	n := len(b.index)
+	if n == 0 {
+		return 0
 	}
-	return dropped
+	if b.total > math.MaxInt64-s.total {
+		// Near the limit: bucket by bucket, as the dense histogram does.
+		for i := range n {
+			idx, c := b.At(i)
+			dropped += s.add(idx, c)
+		}
+		return dropped
+	}
+	// b's counts are positive and sum to b.total, so none can overflow.
+	counts := s.counts[:countsLen]
+	if b.wide != nil {
+		for i, idx := range b.index {
+			counts[idx] += b.wide[i]
+		}
+	} else {
+		narrow := b.narrow[:n]
+		for i, idx := range b.index {
+			counts[idx] += int64(narrow[i])
+		}
+	}
+	s.total += b.total
+	s.lo, s.hi = min(s.lo, int(b.index[0])), max(s.hi, int(b.index[n-1]))
+	return 0
 }
 
 // AddHistogram adds h (any geometry: a bucket is added at the meshlens
@@ -301,13 +360,21 @@ func (s *Sum) AddSum(o *Sum) (dropped int64) {
 	return dropped
 }
 
-// Buckets sets b to the populated buckets of s.
+// Buckets sets b to the populated buckets of s, sized to fit.
 func (s *Sum) Buckets(b *Buckets) {
 	b.Reset()
+	n := 0
+	for idx := s.lo; idx <= s.hi; idx++ {
+		if s.counts[idx] != 0 {
+			n++
+		}
+	}
+	if cap(b.index) < n {
+		b.index, b.narrow = make([]uint16, 0, n), make([]uint32, 0, n)
+	}
 	for idx := s.lo; idx <= s.hi; idx++ {
 		if c := s.counts[idx]; c != 0 {
-			b.Index = append(b.Index, int32(idx))
-			b.Counts = append(b.Counts, c)
+			b.append(idx, c)
 		}
 	}
 	b.total = s.total

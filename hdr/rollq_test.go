@@ -3,7 +3,6 @@ package hdr
 import (
 	"encoding/base64"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -75,7 +74,7 @@ func TestDecodeBucketsExact(t *testing.T) {
 	}
 	// The empty histogram.
 	s, _ := Encode(New())
-	if !DecodeBuckets(s, &b) || b.TotalCount() != 0 || len(b.Index) != 0 {
+	if !DecodeBuckets(s, &b) || b.TotalCount() != 0 || b.Len() != 0 {
 		t.Fatalf("empty histogram: %+v", b)
 	}
 }
@@ -215,8 +214,15 @@ func TestSum(t *testing.T) {
 		}
 		var again Buckets
 		s.Buckets(&again)
-		if !slices.Equal(again.Index, b.Index) || !slices.Equal(again.Counts, b.Counts) {
+		if again.Len() != b.Len() || again.TotalCount() != b.TotalCount() {
 			t.Fatalf("round %d: Buckets differs from the decoded encoding", round)
+		}
+		for i := range b.Len() {
+			ai, ac := again.At(i)
+			bi, bc := b.At(i)
+			if ai != bi || ac != bc {
+				t.Fatalf("round %d: bucket %d: %d:%d, decoded %d:%d", round, i, ai, ac, bi, bc)
+			}
 		}
 	}
 	// A histogram of another geometry adds as Histogram.Merge records it.
@@ -253,4 +259,30 @@ func BenchmarkSumEncode(b *testing.B) {
 		n = len(enc)
 	}
 	b.ReportMetric(float64(n), "bytes")
+}
+
+// TestBucketsWide: counts past 32 bits switch the buckets to 64-bit counts,
+// exactly.
+func TestBucketsWide(t *testing.T) {
+	h := New()
+	h.RecordValues(10, 3)
+	h.RecordValues(2000, 1<<40)
+	h.RecordValues(3_000_000, 7)
+	s, err := Encode(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b Buckets
+	if !DecodeBuckets(s, &b) || b.Len() != 3 {
+		t.Fatalf("decoded %d buckets", b.Len())
+	}
+	for _, bk := range []*Buckets{&b, b.Clone()} {
+		got := New()
+		bk.MergeInto(got)
+		sum := NewSum()
+		sum.AddBuckets(bk)
+		if !got.Equals(h) || !sum.Histogram().Equals(h) {
+			t.Fatalf("wide counts: merged %d values, want %d", got.TotalCount(), h.TotalCount())
+		}
+	}
 }

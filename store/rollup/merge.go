@@ -151,10 +151,12 @@ func decodeInto(enc, name string, b *hdr.Buckets) (decoded, error) {
 
 // decodeKeep decodes enc (checked) into buckets to keep, as the cache does.
 func decodeKeep(enc, name string) (*hdr.Buckets, error) {
-	b := new(hdr.Buckets)
-	if hdr.DecodeBuckets(enc, b) {
-		return b, nil
+	scratch := bucketsPool.Get().(*hdr.Buckets)
+	defer bucketsPool.Put(scratch)
+	if hdr.DecodeBuckets(enc, scratch) {
+		return scratch.Clone(), nil
 	}
+	b := new(hdr.Buckets)
 	p, err := decodeChecked(enc, name)
 	if err != nil {
 		return nil, err
@@ -177,6 +179,8 @@ func addDecoded(s *hdr.Sum, d decoded) {
 		s.AddHistogram(h)
 	}
 }
+
+var bucketsPool = sync.Pool{New: func() any { return new(hdr.Buckets) }}
 
 var sums = sync.Pool{New: func() any { return hdr.NewSum() }}
 
