@@ -199,16 +199,27 @@ func DecodeBuckets(s string, b *Buckets) bool {
 		payloadLen < 0 || int64(payloadLen) > int64(countsLen)*9:
 		return false
 	}
-	if cap(d.payload) < int(payloadLen)+1 {
-		d.payload = make([]byte, int(payloadLen)+1)
+	if cap(d.payload) < int(payloadLen) {
+		d.payload = make([]byte, int(payloadLen))
 	}
-	// Exactly payloadLen bytes and then the end of the stream, which also
-	// checks the zlib checksum.
-	p := d.payload[:payloadLen+1]
-	if got, err := io.ReadFull(d.z, p); got != int(payloadLen) || (err != io.EOF && err != io.ErrUnexpectedEOF) {
+	p := d.payload[:payloadLen]
+	if _, err := io.ReadFull(d.z, p); err != nil {
 		return false
 	}
-	return fillBuckets(p[:payloadLen], b)
+	// Then the end of the stream, which also checks the zlib checksum: a
+	// truncated stream ends with io.ErrUnexpectedEOF, trailing data with
+	// more bytes.
+	var one [1]byte
+	for {
+		n, err := d.z.Read(one[:])
+		if n > 0 || (err != nil && err != io.EOF) {
+			return false
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	return fillBuckets(p, b)
 }
 
 // fillBuckets reads a V2 payload (zero runs and counts, ZigZag LEB128) as

@@ -2,6 +2,7 @@ package hdr
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 
@@ -96,20 +97,39 @@ func TestDecodeBucketsRefuses(t *testing.T) {
 	nanos.RecordValue(5000)
 	above := New()
 	above.RecordValue(model.HighestTrackableMicros + model.HighestTrackableMicros/100)
-	good, _ := Encode(New())
-	raw, _ := base64.StdEncoding.DecodeString(good)
-	raw[len(raw)-1] ^= 0xff // the zlib checksum
+	h := New()
+	h.RecordValue(1000)
+	good, _ := Encode(h)
+	if !DecodeBuckets(good, &b) {
+		t.Fatal("a valid histogram refused")
+	}
+	badSum, _ := base64.StdEncoding.DecodeString(good)
+	badSum[len(badSum)-1] ^= 0xff // the zlib checksum
+	cut, _ := base64.StdEncoding.DecodeString(good)
+	cut = cut[:len(cut)-4] // no checksum: the stream ends early
+	binary.BigEndian.PutUint32(cut[4:], uint32(len(cut)-8))
+	corrupt := map[string]string{
+		"not base64":          "HISTF!!!",
+		"empty":               "",
+		"bad checksum":        base64.StdEncoding.EncodeToString(badSum),
+		"unterminated stream": base64.StdEncoding.EncodeToString(cut),
+		"truncated":           good[:len(good)-8],
+	}
 	for name, s := range map[string]string{
 		"2 significant figures": enc(other),
 		"nanoseconds":           enc(nanos),
 		"above the limit":       enc(above),
-		"not base64":            "HISTF!!!",
-		"empty":                 "",
-		"bad checksum":          base64.StdEncoding.EncodeToString(raw),
-		"truncated":             good[:len(good)-8],
 	} {
 		if DecodeBuckets(s, &b) {
 			t.Errorf("%s: taken by the fast path", name)
+		}
+	}
+	for name, s := range corrupt {
+		if DecodeBuckets(s, &b) {
+			t.Errorf("%s: taken by the fast path", name)
+		}
+		if _, err := DecodePacked(s); err == nil {
+			t.Errorf("%s: DecodePacked takes it", name)
 		}
 	}
 }
