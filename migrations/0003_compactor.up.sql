@@ -9,7 +9,7 @@
 -- Compactions are a cache of merges: the ones built before this version lack
 -- the new columns, so they are dropped and built again (every period starts
 -- dirty, built 0).
-DELETE FROM rollup_compactions;
+TRUNCATE rollup_compactions;
 ALTER TABLE rollup_compactions ADD COLUMN rollups bigint NOT NULL DEFAULT 0;
 ALTER TABLE rollup_compactions ADD COLUMN by_class text NOT NULL DEFAULT '';
 ALTER TABLE rollup_generations ADD COLUMN built bigint NOT NULL DEFAULT 0;
