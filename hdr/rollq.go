@@ -98,28 +98,28 @@ func (b *Buckets) SizeBytes() int { return 2*cap(b.index) + 4*cap(b.narrow) + 8*
 
 // geometry of the meshlens histograms, as the dense histogram has it.
 var (
-	// countsLen is the length of the dense counts array of New().
-	countsLen int
-	// limitIndex is the bucket of model.HighestTrackableMicros: a histogram
+	// meshlensCountsLen is the length of the dense counts array of New().
+	meshlensCountsLen int
+	// meshlensLimitIndex is the bucket of model.HighestTrackableMicros: a histogram
 	// with a bucket above it holds values meshlens never records.
-	limitIndex int
+	meshlensLimitIndex int
 )
 
 // Index arithmetic of the meshlens geometry (lowest 1, 3 significant
 // figures): sub-buckets of 2048, half 1024, unit magnitude 0.
 const (
-	subBucketHalfCountMagnitude = 10
-	subBucketHalfCount          = 1 << subBucketHalfCountMagnitude
+	bucketsHalfMagnitude = 10
+	bucketsHalfCount     = 1 << bucketsHalfMagnitude
 )
 
 func init() {
 	h := New()
 	counts := h.Export().Counts
-	countsLen = len(counts)
+	meshlensCountsLen = len(counts)
 	Record(h, model.HighestTrackableMicros)
 	for i, c := range h.Export().Counts {
 		if c != 0 {
-			limitIndex = i
+			meshlensLimitIndex = i
 		}
 	}
 }
@@ -127,10 +127,10 @@ func init() {
 // BucketValue is the lowest value of the bucket at a flat counts index
 // of the meshlens geometry (the library's valueFromFlatIndex).
 func BucketValue(idx int) int64 {
-	bucket := (idx >> subBucketHalfCountMagnitude) - 1
-	sub := int64(idx&(subBucketHalfCount-1)) + subBucketHalfCount
+	bucket := (idx >> bucketsHalfMagnitude) - 1
+	sub := int64(idx&(bucketsHalfCount-1)) + bucketsHalfCount
 	if bucket < 0 {
-		sub -= subBucketHalfCount
+		sub -= bucketsHalfCount
 		bucket = 0
 	}
 	return sub << uint(bucket)
@@ -196,7 +196,7 @@ func DecodeBuckets(s string, b *Buckets) bool {
 		int32(binary.BigEndian.Uint32(h[12:16])) != model.SignificantFigures,
 		int64(binary.BigEndian.Uint64(h[16:24])) > model.LowestTrackableMicros, // below 1 reads as 1
 		int64(binary.BigEndian.Uint64(h[24:32])) != model.HighestTrackableMicros,
-		payloadLen < 0 || int64(payloadLen) > int64(countsLen)*9:
+		payloadLen < 0 || int64(payloadLen) > int64(meshlensCountsLen)*9:
 		return false
 	}
 	if cap(d.payload) < int(payloadLen) {
@@ -228,24 +228,24 @@ func fillBuckets(payload []byte, b *Buckets) bool {
 	var idx int
 	var total int64
 	for pos := 0; pos < len(payload); {
-		count, n, ok := zigZag(payload[pos:])
+		count, n, ok := bucketsZigZag(payload[pos:])
 		if !ok {
 			return false
 		}
 		pos += n
 		if count < 0 {
 			zeros := -count
-			if zeros <= 0 || zeros > int64(countsLen-idx) {
+			if zeros <= 0 || zeros > int64(meshlensCountsLen-idx) {
 				return false
 			}
 			idx += int(zeros)
 			continue
 		}
-		if idx >= countsLen {
+		if idx >= meshlensCountsLen {
 			return false
 		}
 		if count > 0 {
-			if idx > limitIndex || count > math.MaxInt64-total {
+			if idx > meshlensLimitIndex || count > math.MaxInt64-total {
 				return false
 			}
 			b.append(idx, count)
@@ -257,9 +257,9 @@ func fillBuckets(payload []byte, b *Buckets) bool {
 	return true
 }
 
-// zigZag reads one LEB128 ZigZag value as the library does: at most 9
+// bucketsZigZag reads one LEB128 ZigZag value as the library does: at most 9
 // bytes, the ninth contributing all 8 bits.
-func zigZag(buf []byte) (int64, int, bool) {
+func bucketsZigZag(buf []byte) (int64, int, bool) {
 	var v uint64
 	for i := 0; i < 9; i++ {
 		if i >= len(buf) {
@@ -289,14 +289,16 @@ type Sum struct {
 }
 
 // NewSum returns an empty Sum.
-func NewSum() *Sum { return &Sum{counts: make([]int64, countsLen), lo: countsLen, hi: -1} }
+func NewSum() *Sum {
+	return &Sum{counts: make([]int64, meshlensCountsLen), lo: meshlensCountsLen, hi: -1}
+}
 
 // Reset empties s.
 func (s *Sum) Reset() {
 	if s.lo <= s.hi {
 		clear(s.counts[s.lo : s.hi+1])
 	}
-	s.lo, s.hi, s.total = countsLen, -1, 0
+	s.lo, s.hi, s.total = meshlensCountsLen, -1, 0
 }
 
 // TotalCount is the number of values in s.
@@ -331,7 +333,7 @@ func (s *Sum) AddBuckets(b *Buckets) (dropped int64) {
 		return dropped
 	}
 	// b's counts are positive and sum to b.total, so none can overflow.
-	counts := s.counts[:countsLen]
+	counts := s.counts[:meshlensCountsLen]
 	if b.wide != nil {
 		for i, idx := range b.index {
 			counts[idx] += b.wide[i]
@@ -402,15 +404,15 @@ func (s *Sum) Histogram() *Histogram {
 	return h
 }
 
-// encoder is the pooled state of one Encode.
-type encoder struct {
+// sumEncoder is the pooled state of one Encode.
+type sumEncoder struct {
 	payload []byte
 	z       *zlib.Writer
 	zbuf    bytes.Buffer
 	out     []byte
 }
 
-var encoders = sync.Pool{New: func() any { return new(encoder) }}
+var sumEncoders = sync.Pool{New: func() any { return new(sumEncoder) }}
 
 // Encode returns the V2 compressed encoding of s as base64 text: the header
 // and payload Encode writes for a dense histogram with the same counts,
@@ -418,8 +420,8 @@ var encoders = sync.Pool{New: func() any { return new(encoder) }}
 // faster for a compaction, about 2% larger). An empty s encodes as such a
 // histogram does too.
 func (s *Sum) Encode() (string, error) {
-	e := encoders.Get().(*encoder)
-	defer encoders.Put(e)
+	e := sumEncoders.Get().(*sumEncoder)
+	defer sumEncoders.Put(e)
 	// The payload, as the library's fillBufferFromCountsArray writes it:
 	// counts up to the last populated bucket, a run of two or more zeros as
 	// its negated length.
@@ -441,7 +443,7 @@ func (s *Sum) Encode() (string, error) {
 				c = -zeros
 			}
 		}
-		p = putZigZag(p, c)
+		p = sumPutZigZag(p, c)
 	}
 	e.payload = p
 	var h [headerSize]byte
@@ -479,9 +481,9 @@ func (s *Sum) Encode() (string, error) {
 	return base64.StdEncoding.EncodeToString(out), nil
 }
 
-// putZigZag appends v as the library's ZigZag LEB128 (at most 9 bytes, the
+// sumPutZigZag appends v as the library's ZigZag LEB128 (at most 9 bytes, the
 // ninth holding 8 bits).
-func putZigZag(b []byte, v int64) []byte {
+func sumPutZigZag(b []byte, v int64) []byte {
 	u := uint64((v << 1) ^ (v >> 63))
 	for i := 0; i < 8; i++ {
 		if u>>7 == 0 {

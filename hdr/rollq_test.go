@@ -15,7 +15,7 @@ import (
 // bucket of the meshlens geometry.
 func TestBucketValue(t *testing.T) {
 	h := New()
-	for i := range countsLen {
+	for i := range meshlensCountsLen {
 		if err := h.RecordValues(BucketValue(i), int64(i+1)); err != nil {
 			t.Fatalf("bucket %d: value %d: %v", i, BucketValue(i), err)
 		}
@@ -25,8 +25,8 @@ func TestBucketValue(t *testing.T) {
 			t.Fatalf("bucket %d holds %d, want %d (value %d went elsewhere)", i, c, i+1, BucketValue(i))
 		}
 	}
-	if h.Max() != New().Max() && limitIndex >= countsLen {
-		t.Fatalf("limit index %d outside %d buckets", limitIndex, countsLen)
+	if h.Max() != New().Max() && meshlensLimitIndex >= meshlensCountsLen {
+		t.Fatalf("limit index %d outside %d buckets", meshlensLimitIndex, meshlensCountsLen)
 	}
 }
 
