@@ -134,25 +134,94 @@ type Compaction struct {
 	Start      time.Time // UTC, aligned to Period
 	Period     time.Duration
 	Generation int64
-	Count      int64
-	Total      string
-	Upstream   string
-	Overhead   string
+	Count      int64 // the sum of the rollups' counts
+	// Rollups is the number of rollups merged.
+	Rollups int64
+	// ByClass is the sum of the rollups' counts per status class; nil when
+	// there are none.
+	ByClass map[string]int64
+	// HdrHistogram V2 compressed encodings (base64), microseconds; empty
+	// when nothing was recorded, or when not asked for (CompactionQuery).
+	Total    string
+	Upstream string
+	Overhead string
+}
+
+// Histograms selects some of the three histograms of a rollup or compaction.
+type Histograms uint8
+
+// The three histograms.
+const (
+	TotalHistogram Histograms = 1 << iota
+	UpstreamHistogram
+	OverheadHistogram
+
+	AllHistograms = TotalHistogram | UpstreamHistogram | OverheadHistogram
+)
+
+// CompactionQuery selects current compactions of one service: those of the
+// given period length starting in [From, To) — only at Starts when Starts is
+// not nil — with the histogram encodings Histograms asks for (none: keys,
+// generations and counts only, for a caller that has the histograms cached).
+type CompactionQuery struct {
+	Service    string
+	Period     time.Duration
+	From, To   time.Time
+	Starts     []time.Time
+	Histograms Histograms
+}
+
+// Period is one compaction period of a service.
+type Period struct {
+	Service string
+	Length  time.Duration // time.Minute or time.Hour
+	Start   time.Time     // UTC, aligned to Length
 }
 
 // Compactions is implemented by stores that keep compactions (both drivers
 // do). WriteRollups bumps the generation of the minute and the hour of every
 // (service, minute) it writes. Package store/rollup builds the compactions
-// and uses them; nothing else needs to.
+// (in the background, rollup.Compactor, and on demand) and uses them;
+// nothing else needs to.
 type Compactions interface {
 	// RollupGenerations returns the current write generation of the
 	// service's periods of the given length starting in [from, to); a period
-	// never written has none (generation 0).
+	// never written has none (generation 0). A minute without a generation
+	// holds no rollup.
 	RollupGenerations(ctx context.Context, service string, period time.Duration, from, to time.Time) (map[time.Time]int64, error)
-	// CurrentCompactions returns the service's compactions of the given
-	// period length starting in [from, to) whose generation is current.
-	CurrentCompactions(ctx context.Context, service string, period time.Duration, from, to time.Time) ([]Compaction, error)
+	// CurrentCompactions returns the compactions q selects whose generation
+	// is current, ordered by start and direction.
+	CurrentCompactions(ctx context.Context, q CompactionQuery) ([]Compaction, error)
 	// WriteCompactions stores compactions, replacing any of the same
-	// service, direction, period and start.
+	// service, direction, period and start built from an older or the same
+	// generation (never a newer one), and marks each period built at its
+	// compactions' generation: write every direction of a period in one call.
 	WriteCompactions(ctx context.Context, cs []Compaction) error
+	// DirtyPeriods returns up to limit periods, of any service, with rollups
+	// written since their compactions were built (or never built), that
+	// ended at or before closedBy; newest first.
+	DirtyPeriods(ctx context.Context, closedBy time.Time, limit int) ([]Period, error)
+}
+
+// Unwrapper is implemented by stores that wrap another one (store/open's
+// retention wrapper), so that what the wrapped store implements beyond
+// Store, such as Compactions, can be reached.
+type Unwrapper interface {
+	Unwrap() Store
+}
+
+// CompactionsOf returns the compactions of st, looking through wrappers, and
+// the store that keeps them.
+func CompactionsOf(st Store) (Compactions, Store, bool) {
+	for st != nil {
+		if cs, ok := st.(Compactions); ok {
+			return cs, st, true
+		}
+		u, ok := st.(Unwrapper)
+		if !ok {
+			break
+		}
+		st = u.Unwrap()
+	}
+	return nil, nil, false
 }

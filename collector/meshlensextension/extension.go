@@ -43,6 +43,11 @@ type Extension struct {
 	servers []*http.Server
 	addrs   map[string]string // server name -> bound address
 	done    sync.WaitGroup
+
+	// The background compactor (store/rollup.Compactor): stopCompactor
+	// ends it, compactorDone is closed when it has.
+	stopCompactor context.CancelFunc
+	compactorDone chan struct{}
 }
 
 var (
@@ -120,6 +125,7 @@ func (e *Extension) Start(ctx context.Context, _ component.Host) error {
 	e.mu.Lock()
 	e.st = st
 	e.mu.Unlock()
+	e.startCompactor(st)
 
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("/metrics", promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{
@@ -171,8 +177,9 @@ func (e *Extension) serve(name, endpoint string, h http.Handler) error {
 	return nil
 }
 
-// Shutdown stops the servers and closes the store.
+// Shutdown stops the servers and the compactor, and closes the store.
 func (e *Extension) Shutdown(ctx context.Context) error {
+	e.stopCompactorAndWait()
 	e.mu.Lock()
 	servers, st := e.servers, e.st
 	e.servers, e.st, e.addrs = nil, nil, nil

@@ -9,15 +9,22 @@ import (
 	"time"
 
 	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/rollup"
 	"github.com/meshlens/meshlens/store/sqlite"
 	"github.com/meshlens/meshlens/store/storetest"
 )
 
 // BenchmarkLatencyTwoHours: /api/v1/latency for one service over the last
 // 2 hours of storetest.DayOfRollups (the store's percentile benchmark seed)
-// on the real SQLite store. The handler reads and decodes every rollup of
-// the window, so the cost grows with the window. Run with -benchtime 3x.
-func BenchmarkLatencyTwoHours(b *testing.B) {
+// on the real SQLite store, with the compactions built by the background
+// compactor as in the collector: the handler reads the closed hours and
+// minutes pre-merged, and the open minutes' rollups. Run with -benchtime 20x.
+func BenchmarkLatencyTwoHours(b *testing.B) { benchmarkLatency(b, 2*time.Hour) }
+
+// BenchmarkLatencyDay: the same over 24 hours.
+func BenchmarkLatencyDay(b *testing.B) { benchmarkLatency(b, 24*time.Hour) }
+
+func benchmarkLatency(b *testing.B, window time.Duration) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, b.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -28,7 +35,7 @@ func BenchmarkLatencyTwoHours(b *testing.B) {
 	day, _ := storetest.DayOfRollups(end)
 	var rs []store.Rollup
 	for _, r := range day {
-		if !r.Minute.Before(end.Add(-2 * time.Hour)) {
+		if !r.Minute.Before(end.Add(-window)) {
 			rs = append(rs, r)
 		}
 	}
@@ -38,11 +45,23 @@ func BenchmarkLatencyTwoHours(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	h := newHandler(st, slog.New(slog.DiscardHandler), func() time.Time { return end })
+	clock := func() time.Time { return end }
+	c := &rollup.Compactor{Store: st, Now: clock, Batch: 256}
+	for {
+		n, err := c.Tick(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	h := newHandler(st, slog.New(slog.DiscardHandler), clock)
+	path := "/api/v1/latency?service=checkout&from=" + window.String()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/latency?service=checkout&from=2h", nil))
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
 		if w.Code != 200 {
 			b.Fatalf("%d %s", w.Code, w.Body)
 		}

@@ -313,35 +313,47 @@ func (h *handler) latency(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "from", fmt.Sprintf("window longer than %v", MaxWindow))
 		return
 	}
-	rollups, err := h.st.Rollups(r.Context(), f)
+	m, err := h.merge(r.Context(), f)
 	if err != nil {
 		h.storeError(w, "latency", err)
 		return
 	}
-	var m *Merged
+	writeJSON(w, http.StatusOK, latencyOf(f, m))
+}
+
+// merge merges the rollups f selects. A whole service (and direction) is
+// read through the store's compactions (store/rollup.Querier): the closed
+// hours and minutes of the window pre-merged, with their request counts
+// per status class and rollup counts, and only the open minutes as rows. A
+// peer or route is narrow enough to merge its rows.
+func (h *handler) merge(ctx context.Context, f store.RollupFilter) (*Merged, error) {
 	if f.Peer == "" && f.Route == "" {
-		// A whole service (and direction): the histograms come from the
-		// store's pre-merged minutes and hours (store/rollup), the counts
-		// per status class from the rows, undecoded.
-		m, err = h.mergeCompacted(r.Context(), f, rollups)
-	} else {
-		m, err = MergeRollups(rollups)
+		acc, err := rollup.Querier{Store: h.st, Now: h.now}.Query(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		return mergedOf(acc), nil
 	}
+	rs, err := h.st.Rollups(ctx, f)
 	if err != nil {
-		h.storeError(w, "latency", err)
-		return
+		return nil, err
 	}
+	return MergeRollups(rs)
+}
+
+// latencyOf is the answer for f from its merge.
+func latencyOf(f store.RollupFilter, m *Merged) Latency {
 	out := Latency{
-		Service: service, Direction: string(dir), Peer: f.Peer, Route: f.Route,
+		Service: f.Service, Direction: string(f.Direction), Peer: f.Peer, Route: f.Route,
 		From: f.From, To: f.To, Requests: m.Total.TotalCount(), Errors: m.ByClass["5xx"],
-		StatusCode: m.ByClass, Rollups: len(rollups),
+		StatusCode: m.ByClass, Rollups: m.Rollups,
 		LatencyMs: percentilesMs(m.Total), Upstream: percentilesMs(m.Upstream), Overhead: percentilesMs(m.Overhead),
 	}
 	out.RequestRate = float64(out.Requests) / f.To.Sub(f.From).Seconds()
 	if out.Requests > 0 {
 		out.ErrorRate = float64(out.Errors) / float64(out.Requests)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func percentilesMs(h *hdr.Histogram) map[string]float64 {
@@ -361,24 +373,20 @@ func percentilesMs(h *hdr.Histogram) map[string]float64 {
 }
 
 // Merged is rollups merged into one histogram each for total, upstream and
-// overhead latency, plus request counts by status class.
+// overhead latency, plus request counts by status class and the number of
+// rollups merged.
 type Merged struct {
 	Total, Upstream, Overhead *hdr.Histogram
 	ByClass                   map[string]int64
+	Rollups                   int
 }
 
-// mergeCompacted merges the window of f through rollup.Querier (the same
-// exact merge, read through compactions) and counts rs by status class.
-func (h *handler) mergeCompacted(ctx context.Context, f store.RollupFilter, rs []store.Rollup) (*Merged, error) {
-	acc, err := rollup.Querier{Store: h.st, Now: h.now}.Query(ctx, f)
-	if err != nil {
-		return nil, err
+func mergedOf(acc *rollup.Merged) *Merged {
+	byClass := acc.ByClass
+	if byClass == nil {
+		byClass = map[string]int64{}
 	}
-	byClass := map[string]int64{}
-	for _, r := range rs {
-		byClass[r.Key.StatusClass] += r.Count
-	}
-	return &Merged{Total: acc.Total, Upstream: acc.Upstream, Overhead: acc.Overhead, ByClass: byClass}, nil
+	return &Merged{Total: acc.Total, Upstream: acc.Upstream, Overhead: acc.Overhead, ByClass: byClass, Rollups: int(acc.Rollups)}
 }
 
 // MergeRollups merges stored rollups exactly: the result has the same counts
@@ -386,13 +394,9 @@ func (h *handler) mergeCompacted(ctx context.Context, f store.RollupFilter, rs [
 // (sparse decode, no dense histogram per rollup); the requests per status
 // class come from each rollup's count.
 func MergeRollups(rs []store.Rollup) (*Merged, error) {
-	acc := rollup.New()
-	byClass := map[string]int64{}
-	for _, r := range rs {
-		if err := acc.Add(r); err != nil {
-			return nil, err
-		}
-		byClass[r.Key.StatusClass] += r.Count
+	acc, err := rollup.Merge(rs)
+	if err != nil {
+		return nil, err
 	}
-	return &Merged{Total: acc.Total, Upstream: acc.Upstream, Overhead: acc.Overhead, ByClass: byClass}, nil
+	return mergedOf(acc), nil
 }

@@ -10,14 +10,56 @@ import (
 	"github.com/meshlens/meshlens/store"
 )
 
+// piece is the content of one compaction (or of one open minute merged from
+// its rollups), decoded for merging: the histograms asked for so far (have)
+// as their populated buckets, and the counts. A piece in the cache is never
+// changed: a query that needs more histograms puts a new one.
+type piece struct {
+	count, rollups int64
+	byClass        map[string]int64
+	h              [3]*hdr.Buckets // nil: not decoded (see have) or empty
+	have           Histograms
+}
+
+func (p *piece) size() int {
+	n := 96 + 32*len(p.byClass)
+	for _, h := range p.h {
+		if h != nil {
+			n += h.SizeBytes()
+		}
+	}
+	return n
+}
+
+// pieceOf decodes the histograms of c that want selects.
+func pieceOf(c store.Compaction, want Histograms) (*piece, error) {
+	p := &piece{count: c.Count, rollups: c.Rollups, byClass: c.ByClass, have: want}
+	for i, enc := range [3]string{c.Total, c.Upstream, c.Overhead} {
+		if enc == "" || want&(1<<i) == 0 {
+			continue
+		}
+		b, err := decodeKeep(enc, histogramNames[i])
+		if err != nil {
+			return nil, err
+		}
+		p.h[i] = b
+	}
+	return p, nil
+}
+
 // Cache keeps decoded compactions in memory, so that a repeated query merges
-// them without decoding them again. An entry is keyed by the compaction's
-// store and write generation: a compaction rebuilt after late rollups has a
-// new generation and never meets the old entry. Safe for concurrent use.
+// them without reading their histograms from the store or decoding them
+// again. An entry is keyed by the compaction's store, period and write
+// generation: a compaction rebuilt after late rollups has a new generation
+// and never meets the old entry. It holds at most about its byte budget,
+// in two halves: when the newer half is full, the older one is dropped, and
+// an entry found in the older half moves to the newer, so what queries keep
+// using stays. Safe for concurrent use.
 type Cache struct {
-	mu  sync.Mutex
-	max int
-	m   map[cacheKey]*[3]*hdr.Packed
+	mu       sync.Mutex
+	max      int
+	cur, old map[cacheKey]*piece
+	curBytes int
 }
 
 type cacheKey struct {
@@ -29,56 +71,56 @@ type cacheKey struct {
 	gen     int64
 }
 
-// NewCache returns a cache of at most max compactions (each a few to a few
-// tens of kilobytes).
-func NewCache(max int) *Cache {
-	return &Cache{max: max, m: map[cacheKey]*[3]*hdr.Packed{}}
+// NewCache returns a cache of decoded compactions holding at most about
+// maxBytes (an hourly compaction of a busy service is some tens of
+// kilobytes per histogram).
+func NewCache(maxBytes int) *Cache {
+	return &Cache{max: maxBytes, cur: map[cacheKey]*piece{}, old: map[cacheKey]*piece{}}
 }
+
+// DefaultCacheBytes is the budget of the process-wide cache Query uses.
+const DefaultCacheBytes = 64 << 20
 
 // defaultCache serves Query: compactions are immutable per generation, so
 // one process-wide cache is safe and spares every caller from holding one.
-var defaultCache = NewCache(4096)
+var defaultCache = NewCache(DefaultCacheBytes)
 
-// addCompaction merges c into m through the cache.
-func (k *Cache) addCompaction(m *Merged, st store.Store, c store.Compaction) error {
-	if !reflect.TypeOf(st).Comparable() {
-		return m.add(c.Count, c.Total, c.Upstream, c.Overhead) // cannot be a map key
+// cacheable reports whether st can be part of a map key.
+func cacheable(st store.Store) bool { return st != nil && reflect.TypeOf(st).Comparable() }
+
+func (k *Cache) get(key cacheKey) *piece {
+	if k == nil {
+		return nil
 	}
-	key := cacheKey{st, c.Service, c.Direction, c.Period, c.Start.UnixNano(), c.Generation}
 	k.mu.Lock()
-	e := k.m[key]
-	k.mu.Unlock()
-	encs := [3]string{c.Total, c.Upstream, c.Overhead}
-	var fresh [3]*hdr.Packed
-	if e != nil {
-		fresh = *e
+	defer k.mu.Unlock()
+	if p := k.cur[key]; p != nil {
+		return p
 	}
-	missing := false
-	for i := range encs {
-		if fresh[i] == nil && encs[i] != "" && m.wants(i) {
-			p, err := decodeChecked(encs[i], histogramNames[i])
-			if err != nil {
-				return err
-			}
-			fresh[i], missing = p, true
-		}
+	p := k.old[key]
+	if p != nil {
+		delete(k.old, key)
+		k.putLocked(key, p)
 	}
-	if missing {
-		k.mu.Lock()
-		if len(k.m) >= k.max {
-			// Full: start over rather than track recency; the next
-			// queries refill what they use.
-			k.m = map[cacheKey]*[3]*hdr.Packed{}
-		}
-		k.m[key] = &fresh
-		k.mu.Unlock()
+	return p
+}
+
+func (k *Cache) put(key cacheKey, p *piece) {
+	if k == nil {
+		return
 	}
-	into := [3]*hdr.Histogram{m.Total, m.Upstream, m.Overhead}
-	for i, p := range fresh {
-		if p != nil && m.wants(i) {
-			p.MergeInto(into[i])
-		}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.putLocked(key, p)
+}
+
+func (k *Cache) putLocked(key cacheKey, p *piece) {
+	if prev := k.cur[key]; prev != nil {
+		k.curBytes -= prev.size()
 	}
-	m.Count += c.Count
-	return nil
+	k.cur[key] = p
+	k.curBytes += p.size()
+	if k.curBytes > k.max/2 {
+		k.old, k.cur, k.curBytes = k.cur, map[cacheKey]*piece{}, 0
+	}
 }

@@ -1,12 +1,14 @@
 // Package rollup merges stored per-minute rollups at query time: the
 // percentiles of any window are exact merges of the HDR histograms the
 // proxies recorded. Query reads a service's window through compactions
-// (pre-merged minutes and hours, built on first use and rebuilt when late
-// rollups arrive), so a day of a busy service merges in milliseconds.
+// (pre-merged minutes and hours, built in the background by Compactor as
+// periods close, on demand when missing, and rebuilt when late rollups
+// arrive), so a day of a busy service merges in milliseconds.
 package rollup
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/meshlens/meshlens/hdr"
@@ -15,24 +17,31 @@ import (
 )
 
 // Merged is the merge of rollups: request count and the total, upstream and
-// overhead latency histograms (microseconds).
+// overhead latency histograms (microseconds), with the number of rollups
+// merged and the request count per status class.
 type Merged struct {
 	Count    int64
 	Total    *hdr.Histogram
 	Upstream *hdr.Histogram
 	Overhead *hdr.Histogram
+	// Rollups is the number of rollups merged, directly or through
+	// compactions.
+	Rollups int64
+	// ByClass is the sum of the rollups' counts per status class ("2xx",
+	// ...); nil before the first rollup.
+	ByClass map[string]int64
 
 	only Histograms // 0: all
 }
 
 // Histograms selects some of a rollup's three histograms.
-type Histograms uint8
+type Histograms = store.Histograms
 
 // The histograms of a rollup.
 const (
-	Total Histograms = 1 << iota
-	Upstream
-	Overhead
+	Total    = store.TotalHistogram
+	Upstream = store.UpstreamHistogram
+	Overhead = store.OverheadHistogram
 )
 
 // New returns an empty Merged.
@@ -46,6 +55,11 @@ func (m *Merged) Add(r store.Rollup) error {
 		return fmt.Errorf("rollup %s %s/%s %s %s %s %s from %q: %w", r.Minute.UTC().Format(time.RFC3339), r.Key.Service,
 			r.Key.Direction, r.Key.Peer, r.Key.Route, r.Key.Method, r.Key.StatusClass, r.Source, err)
 	}
+	m.Rollups++
+	if m.ByClass == nil {
+		m.ByClass = map[string]int64{}
+	}
+	m.ByClass[r.Key.StatusClass] += r.Count
 	return nil
 }
 
@@ -54,6 +68,7 @@ func (m *Merged) AddCompaction(c store.Compaction) error {
 	if err := m.add(c.Count, c.Total, c.Upstream, c.Overhead); err != nil {
 		return fmt.Errorf("compaction %s %s/%s %v: %w", c.Start.UTC().Format(time.RFC3339), c.Service, c.Direction, c.Period, err)
 	}
+	m.countRollups(c.Rollups, c.ByClass)
 	return nil
 }
 
@@ -63,6 +78,20 @@ func (m *Merged) AddMerged(o *Merged) {
 	m.Total.Merge(o.Total)
 	m.Upstream.Merge(o.Upstream)
 	m.Overhead.Merge(o.Overhead)
+	m.countRollups(o.Rollups, o.ByClass)
+}
+
+func (m *Merged) countRollups(n int64, byClass map[string]int64) {
+	m.Rollups += n
+	if n == 0 && len(byClass) == 0 {
+		return
+	}
+	if m.ByClass == nil {
+		m.ByClass = make(map[string]int64, len(byClass))
+	}
+	for k, v := range byClass {
+		m.ByClass[k] += v
+	}
 }
 
 // maxEquivalent is the largest value a meshlens histogram can hold: the top
@@ -94,26 +123,257 @@ func decodeChecked(enc, name string) (*hdr.Packed, error) {
 	return p, nil
 }
 
+// decoded is one stored histogram read for a merge: its buckets on the fast
+// path (hdr.DecodeBuckets), else the checked sparse decode.
+type decoded struct {
+	b *hdr.Buckets
+	p *hdr.Packed
+}
+
+func (d decoded) mergeInto(h *hdr.Histogram) {
+	if d.p != nil {
+		d.p.MergeInto(h)
+	} else if d.b != nil {
+		d.b.MergeInto(h)
+	}
+}
+
+// decodeInto decodes enc on the fast path into b, or else with the checked
+// sparse decode, whose errors are the verdict on anything the fast path does
+// not take (hdr.DecodeBuckets takes only what the sparse decode would).
+func decodeInto(enc, name string, b *hdr.Buckets) (decoded, error) {
+	if hdr.DecodeBuckets(enc, b) {
+		return decoded{b: b}, nil
+	}
+	p, err := decodeChecked(enc, name)
+	return decoded{p: p}, err
+}
+
+// decodeKeep decodes enc (checked) into buckets to keep, as the cache does.
+func decodeKeep(enc, name string) (*hdr.Buckets, error) {
+	scratch := bucketsPool.Get().(*hdr.Buckets)
+	defer bucketsPool.Put(scratch)
+	if hdr.DecodeBuckets(enc, scratch) {
+		return scratch.Clone(), nil
+	}
+	b := new(hdr.Buckets)
+	p, err := decodeChecked(enc, name)
+	if err != nil {
+		return nil, err
+	}
+	s := getSum()
+	defer putSum(s)
+	addDecoded(s, decoded{p: p})
+	s.Buckets(b)
+	return b, nil
+}
+
+// addDecoded adds d to s.
+func addDecoded(s *hdr.Sum, d decoded) {
+	switch {
+	case d.b != nil:
+		s.AddBuckets(d.b)
+	case d.p != nil:
+		h := hdr.New()
+		d.p.MergeInto(h)
+		s.AddHistogram(h)
+	}
+}
+
+var bucketsPool = sync.Pool{New: func() any { return new(hdr.Buckets) }}
+
+var sums = sync.Pool{New: func() any { return hdr.NewSum() }}
+
+func getSum() *hdr.Sum { return sums.Get().(*hdr.Sum) }
+
+func putSum(s *hdr.Sum) {
+	s.Reset()
+	sums.Put(s)
+}
+
+// acc is what queries and compaction builds merge into: a dense sum by
+// bucket index per histogram asked for, and the counts. release gives the
+// sums back.
+type acc struct {
+	sums           [3]*hdr.Sum // nil: not asked for
+	count, rollups int64
+	byClass        map[string]int64
+}
+
+func newAcc(want Histograms) *acc {
+	a := &acc{}
+	for i := range a.sums {
+		if want&(1<<i) != 0 {
+			a.sums[i] = getSum()
+		}
+	}
+	return a
+}
+
+func (a *acc) release() {
+	for i, s := range a.sums {
+		if s != nil {
+			putSum(s)
+			a.sums[i] = nil
+		}
+	}
+}
+
+func (a *acc) empty() bool { return a.rollups == 0 && a.count == 0 }
+
+// addRollup merges one rollup in, decoding the histograms asked for all
+// before it merges any, so that a bad one leaves a as it was.
+func (a *acc) addRollup(r store.Rollup) error {
+	encs := [3]string{r.Total, r.Upstream, r.Overhead}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	var ds [3]decoded
+	for i, enc := range encs {
+		if enc == "" || a.sums[i] == nil {
+			continue
+		}
+		d, err := decodeInto(enc, histogramNames[i], &sc[i])
+		if err != nil {
+			return fmt.Errorf("rollup %s %s/%s %s %s %s %s from %q: %w", r.Minute.UTC().Format(time.RFC3339), r.Key.Service,
+				r.Key.Direction, r.Key.Peer, r.Key.Route, r.Key.Method, r.Key.StatusClass, r.Source, err)
+		}
+		ds[i] = d
+	}
+	for i, d := range ds {
+		if a.sums[i] != nil {
+			addDecoded(a.sums[i], d)
+		}
+	}
+	a.count += r.Count
+	a.rollups++
+	if a.byClass == nil {
+		a.byClass = map[string]int64{}
+	}
+	a.byClass[r.Key.StatusClass] += r.Count
+	return nil
+}
+
+// part is what a query or a build merges: a piece (cached, or decoded
+// from a stored compaction) or the acc of a period just built.
+type part interface {
+	addTo(a *acc)
+	isEmpty() bool
+}
+
+func (p *piece) addTo(a *acc)  { a.addPiece(p) }
+func (p *piece) isEmpty() bool { return p.rollups == 0 && p.count == 0 }
+func (o *acc) addTo(a *acc)    { a.addAcc(o) }
+func (o *acc) isEmpty() bool   { return o.empty() }
+
+// addAcc merges o in; o sums every histogram a sums.
+func (a *acc) addAcc(o *acc) {
+	for i, s := range o.sums {
+		if s != nil && a.sums[i] != nil {
+			a.sums[i].AddSum(s)
+		}
+	}
+	a.count += o.count
+	a.rollups += o.rollups
+	if len(o.byClass) > 0 {
+		if a.byClass == nil {
+			a.byClass = make(map[string]int64, len(o.byClass))
+		}
+		for k, v := range o.byClass {
+			a.byClass[k] += v
+		}
+	}
+}
+
+// addPiece merges p in; p has every histogram a sums.
+func (a *acc) addPiece(p *piece) {
+	for i, b := range p.h {
+		if b != nil && a.sums[i] != nil {
+			a.sums[i].AddBuckets(b)
+		}
+	}
+	a.count += p.count
+	a.rollups += p.rollups
+	if len(p.byClass) > 0 {
+		if a.byClass == nil {
+			a.byClass = make(map[string]int64, len(p.byClass))
+		}
+		for k, v := range p.byClass {
+			a.byClass[k] += v
+		}
+	}
+}
+
+// piece returns a's content as a piece to keep, with the histograms want
+// selects (a sums them all).
+func (a *acc) piece(want Histograms) *piece {
+	p := &piece{count: a.count, rollups: a.rollups, byClass: a.byClass, have: want}
+	for i, s := range a.sums {
+		if s != nil && want&(1<<i) != 0 && s.TotalCount() > 0 {
+			p.h[i] = new(hdr.Buckets)
+			s.Buckets(p.h[i])
+		}
+	}
+	return p
+}
+
+// merged returns a's content as a Merged (histograms not summed are
+// empty) and releases a.
+func (a *acc) merged(only Histograms) *Merged {
+	m := &Merged{Count: a.count, Rollups: a.rollups, ByClass: a.byClass, only: only}
+	hs := [3]**hdr.Histogram{&m.Total, &m.Upstream, &m.Overhead}
+	for i, s := range a.sums {
+		if s != nil {
+			*hs[i] = s.Histogram()
+		} else {
+			*hs[i] = hdr.New()
+		}
+	}
+	a.release()
+	return m
+}
+
+// compaction encodes a as the compaction of a period and direction.
+func (a *acc) compaction(c store.Compaction) (store.Compaction, error) {
+	c.Count, c.Rollups, c.ByClass = a.count, a.rollups, a.byClass
+	encs := [3]*string{&c.Total, &c.Upstream, &c.Overhead}
+	for i, s := range a.sums {
+		if s == nil || s.TotalCount() == 0 {
+			continue // nothing recorded: the empty string
+		}
+		enc, err := s.Encode()
+		if err != nil {
+			return c, fmt.Errorf("encode %s histogram: %w", histogramNames[i], err)
+		}
+		*encs[i] = enc
+	}
+	return c, nil
+}
+
+// scratch holds the buckets of one add, reused across adds.
+type scratch [3]hdr.Buckets
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
 // add decodes all three histograms before it merges any, so that a bad one
 // leaves m as it was.
 func (m *Merged) add(count int64, total, upstream, overhead string) error {
 	encs := [3]string{total, upstream, overhead}
-	var ps [3]*hdr.Packed
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	var ds [3]decoded
 	for i, enc := range encs {
 		if enc == "" || !m.wants(i) {
 			continue // not measured, or not asked for
 		}
-		p, err := decodeChecked(enc, histogramNames[i])
+		d, err := decodeInto(enc, histogramNames[i], &sc[i])
 		if err != nil {
 			return err
 		}
-		ps[i] = p
+		ds[i] = d
 	}
 	into := [3]*hdr.Histogram{m.Total, m.Upstream, m.Overhead}
-	for i, p := range ps {
-		if p != nil {
-			p.MergeInto(into[i])
-		}
+	for i, d := range ds {
+		d.mergeInto(into[i])
 	}
 	m.Count += count
 	return nil
@@ -136,13 +396,14 @@ func (m *Merged) encode() (total, upstream, overhead string, err error) {
 
 // Merge merges rollups into one Merged.
 func Merge(rs []store.Rollup) (*Merged, error) {
-	m := New()
+	a := newAcc(store.AllHistograms)
 	for _, r := range rs {
-		if err := m.Add(r); err != nil {
+		if err := a.addRollup(r); err != nil {
+			a.release()
 			return nil, err
 		}
 	}
-	return m, nil
+	return a.merged(0), nil
 }
 
 // GroupBy merges rollups into one Merged per group key, e.g. per minute for

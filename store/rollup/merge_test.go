@@ -89,7 +89,15 @@ func FuzzAdd(f *testing.F) {
 	f.Add("HISTFAAAAB54nJNpmSzMwMDAxwABzFAaxmey38YAAQCIGgQL")
 	f.Fuzz(func(t *testing.T, enc string) {
 		m := New()
-		if err := m.Add(store.Rollup{Count: 5, Total: enc, Upstream: enc}); err != nil {
+		r := store.Rollup{Count: 5, Total: enc, Upstream: enc}
+		err := m.Add(r)
+		// Merge (by bucket index into dense sums) agrees with Add (into
+		// the dense histograms).
+		merged, mergeErr := Merge([]store.Rollup{r})
+		if (err == nil) != (mergeErr == nil) {
+			t.Fatalf("Add: %v, Merge: %v", err, mergeErr)
+		}
+		if err != nil {
 			if m.Count != 0 {
 				t.Fatalf("count %d after a failed add", m.Count)
 			}
@@ -97,6 +105,9 @@ func FuzzAdd(f *testing.F) {
 		}
 		if m.Total.TotalCount() != m.Upstream.TotalCount() {
 			t.Fatalf("the same encoding merged into different totals")
+		}
+		if !merged.Total.Equals(m.Total) || merged.Count != m.Count {
+			t.Fatalf("Merge differs from Add")
 		}
 	})
 }

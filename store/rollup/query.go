@@ -3,7 +3,6 @@ package rollup
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/meshlens/meshlens/model"
@@ -21,8 +20,9 @@ type Querier struct {
 	Store store.Store
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
-	// Lateness: minutes that ended less than Lateness ago are read as
-	// rollups, never compacted. 0 is DefaultLateness.
+	// Lateness: minutes that ended less than Lateness ago are open: read as
+	// rollups (their merge kept in the cache per write generation), never
+	// stored as compactions. 0 is DefaultLateness.
 	Lateness time.Duration
 	// Only limits the histograms merged (a percentile query needs only
 	// Total); 0 merges all three. Compactions are always built whole.
@@ -38,9 +38,16 @@ func Query(ctx context.Context, st store.Store, f store.RollupFilter) (*Merged, 
 
 // Query merges the rollups f selects. A filter on one service (and perhaps a
 // direction) over a bounded window is read through the store's compactions
-// when it has them; the result is the same merge either way.
+// when it has them; the result is the same merge either way, with the same
+// counts (requests, rollups, requests per status class).
+//
+// Every rollup written before Query is called is in the result: closed whole
+// hours and closed minutes come from compactions that are current (no rollup
+// of their period written since they were built), built and stored when
+// missing; open minutes are merged from their rollups, or taken from the
+// cache while their write generation has not moved.
 func (q Querier) Query(ctx context.Context, f store.RollupFilter) (*Merged, error) {
-	cs, ok := q.Store.(store.Compactions)
+	cs, st, ok := store.CompactionsOf(q.Store)
 	if !ok || f.Service == "" || f.Peer != "" || f.Route != "" || f.From.IsZero() || f.To.IsZero() {
 		return q.raw(ctx, f)
 	}
@@ -48,60 +55,61 @@ func (q Querier) Query(ctx context.Context, f store.RollupFilter) (*Merged, erro
 	if q.Now != nil {
 		now = q.Now
 	}
-	lateness := q.Lateness
-	if lateness <= 0 {
-		lateness = DefaultLateness
-	}
 	from, to := ceilMinute(f.From), ceilMinute(f.To)
+	r := &reader{cs: cs, st: st, service: f.Service, dir: f.Direction, want: q.Only, cache: q.Cache}
+	if r.want == 0 {
+		r.want = store.AllHistograms
+	}
+	if r.cache == nil {
+		r.cache = defaultCache
+	}
+	if !cacheable(st) {
+		r.cache = nil
+	}
+	out := newAcc(r.want)
 	if !from.Before(to) {
-		return New(), nil
+		return out.merged(q.Only), nil
 	}
 	// Minutes ending by cutoff are closed: compacted by the minute, and by
 	// the hour where a whole closed hour lies in the window.
-	cutoff := now().UTC().Add(-lateness).Truncate(time.Minute)
+	cutoff := closedBy(now(), q.Lateness)
 	closedEnd := minTime(cutoff, to)
 	hourFrom := ceilHour(from)
 	hourTo := closedEnd.Truncate(time.Hour)
-	out := New()
-	out.only = q.Only
-	cache := q.Cache
-	if cache == nil {
-		cache = defaultCache
-	}
-	add := func(c store.Compaction) error {
-		if f.Direction != "" && c.Direction != f.Direction {
-			return nil
-		}
-		if err := cache.addCompaction(out, q.Store, c); err != nil {
-			return fmt.Errorf("compaction %s %s/%s %v: %w", c.Start.UTC().Format(time.RFC3339), c.Service, c.Direction, c.Period, err)
-		}
-		return nil
-	}
+	add := func(_ time.Time, _ model.Direction, p part) { p.addTo(out) }
+	var segments []segment
 	if hourFrom.Before(hourTo) {
-		if err := q.compacted(ctx, cs, f.Service, time.Hour, hourFrom, hourTo, add); err != nil {
-			return nil, err
-		}
-		// Closed minutes before and after the whole hours.
-		if err := q.compacted(ctx, cs, f.Service, time.Minute, from, hourFrom, add); err != nil {
-			return nil, err
-		}
-		if err := q.compacted(ctx, cs, f.Service, time.Minute, hourTo, closedEnd, add); err != nil {
-			return nil, err
-		}
-	} else if err := q.compacted(ctx, cs, f.Service, time.Minute, from, closedEnd, add); err != nil {
-		return nil, err
+		segments = append(segments, segment{time.Hour, hourFrom, hourTo},
+			segment{time.Minute, from, hourFrom}, segment{time.Minute, hourTo, closedEnd})
+	} else {
+		segments = append(segments, segment{time.Minute, from, closedEnd})
 	}
-	// Open minutes as they are.
+	for _, s := range segments {
+		if err := r.pieces(ctx, s.period, s.from, s.to, add); err != nil {
+			out.release()
+			return nil, err
+		}
+	}
 	if open := maxTime(from, closedEnd); open.Before(to) {
-		rf := f
-		rf.From, rf.To = open, to
-		rest, err := q.raw(ctx, rf)
-		if err != nil {
+		if err := r.open(ctx, open, to, add); err != nil {
+			out.release()
 			return nil, err
 		}
-		out.AddMerged(rest)
 	}
-	return out, nil
+	return out.merged(q.Only), nil
+}
+
+type segment struct {
+	period   time.Duration
+	from, to time.Time
+}
+
+// closedBy is the end of the last closed minute at now.
+func closedBy(now time.Time, lateness time.Duration) time.Time {
+	if lateness <= 0 {
+		lateness = DefaultLateness
+	}
+	return now.UTC().Add(-lateness).Truncate(time.Minute)
 }
 
 func (q Querier) raw(ctx context.Context, f store.RollupFilter) (*Merged, error) {
@@ -109,121 +117,218 @@ func (q Querier) raw(ctx context.Context, f store.RollupFilter) (*Merged, error)
 	if err != nil {
 		return nil, err
 	}
-	m := New()
-	m.only = q.Only
+	want := q.Only
+	if want == 0 {
+		want = store.AllHistograms
+	}
+	a := newAcc(want)
 	for _, r := range rs {
-		if err := m.Add(r); err != nil {
+		if err := a.addRollup(r); err != nil {
+			a.release()
 			return nil, err
 		}
 	}
-	return m, nil
+	return a.merged(q.Only), nil
 }
 
-// compacted feeds the compactions of the service's periods in [from, to) to
-// add, building and storing those missing or out of date.
-func (q Querier) compacted(ctx context.Context, cs store.Compactions, service string, period time.Duration,
-	from, to time.Time, add func(store.Compaction) error) error {
+// reader reads the pieces of one service's periods: from the cache, from
+// the store's current compactions, or built from rollups (and stored).
+type reader struct {
+	cs      store.Compactions
+	st      store.Store // the store that keeps cs, for cache keys
+	service string
+	dir     model.Direction // "": every direction
+	want    Histograms      // the histograms decoded; never 0
+	cache   *Cache          // nil: none
+	noFill  bool            // look up the cache but add nothing to it
+}
+
+// pieceKey is a period start and direction.
+type pieceKey struct {
+	start time.Time
+	dir   model.Direction
+}
+
+// directions are the directions every compacted period has a compaction
+// of (empty when no rollup has it).
+var directions = []model.Direction{model.Inbound, model.Outbound}
+
+func (r *reader) wantsDir(d model.Direction) bool { return r.dir == "" || d == r.dir }
+
+// dirs are the directions of every period a read must find.
+func (r *reader) dirs() []model.Direction {
+	if r.dir != "" {
+		return []model.Direction{r.dir}
+	}
+	return directions
+}
+
+func (r *reader) key(d model.Direction, period time.Duration, start time.Time, gen int64) cacheKey {
+	return cacheKey{r.st, r.service, d, period, start.UnixNano(), gen}
+}
+
+func (r *reader) cached(key cacheKey) *piece {
+	if p := r.cache.get(key); p != nil && p.have&r.want == r.want {
+		return p
+	}
+	return nil
+}
+
+func (r *reader) keep(key cacheKey, p *piece) {
+	if !r.noFill {
+		r.cache.put(key, p)
+	}
+}
+
+// pieces feeds add the pieces of the service's periods in [from, to), in
+// the directions r reads: current compactions from the cache, or read with
+// their histograms, and the others built from rollups and stored.
+func (r *reader) pieces(ctx context.Context, period time.Duration, from, to time.Time,
+	add func(time.Time, model.Direction, part)) error {
 	if !from.Before(to) {
 		return nil
 	}
-	have, err := cs.CurrentCompactions(ctx, service, period, from, to)
+	q := store.CompactionQuery{Service: r.service, Period: period, From: from, To: to}
+	// Keys and generations first: the histograms of what is cached are
+	// not read again.
+	keys, err := r.cs.CurrentCompactions(ctx, q)
 	if err != nil {
-		return fmt.Errorf("read compactions of %s: %w", service, err)
+		return fmt.Errorf("read compactions of %s: %w", r.service, err)
 	}
-	done := map[time.Time]bool{}
-	for _, c := range have {
-		done[c.Start.UTC()] = true
-		if err := add(c); err != nil {
-			return err
+	done := map[pieceKey]bool{}
+	var need []time.Time
+	needed := map[time.Time]bool{}
+	for _, c := range keys {
+		if !r.wantsDir(c.Direction) {
+			continue
+		}
+		if p := r.cached(r.key(c.Direction, period, c.Start, c.Generation)); p != nil {
+			add(c.Start, c.Direction, p)
+			done[pieceKey{c.Start, c.Direction}] = true
+		} else if !needed[c.Start] {
+			needed[c.Start] = true
+			need = append(need, c.Start)
 		}
 	}
+	if len(need) > 0 {
+		q.Starts, q.Histograms = need, r.want
+		full, err := r.cs.CurrentCompactions(ctx, q)
+		if err != nil {
+			return fmt.Errorf("read compactions of %s: %w", r.service, err)
+		}
+		for _, c := range full {
+			k := pieceKey{c.Start, c.Direction}
+			if !r.wantsDir(c.Direction) || done[k] {
+				continue
+			}
+			p, err := pieceOf(c, r.want)
+			if err != nil {
+				return fmt.Errorf("compaction %s %s/%s %v: %w", c.Start.Format(time.RFC3339), r.service, c.Direction, period, err)
+			}
+			r.keep(r.key(c.Direction, period, c.Start, c.Generation), p)
+			add(c.Start, c.Direction, p)
+			done[k] = true
+		}
+	}
+	// What is still missing (never built, out of date, or gone out of date
+	// between the two reads) is built now.
 	var missing []time.Time
 	for t := from; t.Before(to); t = t.Add(period) {
-		if !done[t] {
-			missing = append(missing, t)
+		for _, d := range r.dirs() {
+			if !done[pieceKey{t, d}] {
+				missing = append(missing, t)
+				break
+			}
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
-	built, err := q.build(ctx, cs, service, period, missing)
+	// A period just built is fed as its sums (valid during the call only)
+	// to a reader that keeps nothing, else as a piece, kept in the cache.
+	return r.build(ctx, period, missing, func(t time.Time, d model.Direction, gen int64, a *acc) {
+		k := pieceKey{t, d}
+		if !r.wantsDir(d) || done[k] {
+			return
+		}
+		if r.noFill {
+			add(t, d, a)
+			return
+		}
+		p := a.piece(r.want)
+		if gen > 0 {
+			r.keep(r.key(d, period, t, gen), p)
+		}
+		add(t, d, p)
+	})
+}
+
+// open feeds add the merges of the open minutes in [from, to) in r's
+// direction (all directions together when r has none): from the cache
+// while the minute's write generation is the one they were merged at, else
+// merged from the minute's rollups. Nothing is stored.
+func (r *reader) open(ctx context.Context, from, to time.Time, add func(time.Time, model.Direction, part)) error {
+	// Generations before rollups, as for compactions.
+	gens, err := r.cs.RollupGenerations(ctx, r.service, time.Minute, from, to)
 	if err != nil {
-		return err
+		return fmt.Errorf("read rollup generations of %s: %w", r.service, err)
 	}
-	for _, c := range built {
-		if err := add(c); err != nil {
+	var miss []time.Time
+	for t := from; t.Before(to); t = t.Add(time.Minute) {
+		g := gens[t]
+		if g == 0 {
+			continue // never written: no rollup
+		}
+		if p := r.cached(r.key(r.dir, time.Minute, t, g)); p != nil {
+			add(t, r.dir, p)
+		} else {
+			miss = append(miss, t)
+		}
+	}
+	for _, run := range runs(miss, time.Minute) {
+		rs, err := r.st.Rollups(ctx, store.RollupFilter{From: run[0], To: run[1], Service: r.service, Direction: r.dir})
+		if err != nil {
 			return err
+		}
+		accs := map[time.Time]*acc{}
+		for _, x := range rs {
+			t := x.Minute.UTC()
+			a := accs[t]
+			if a == nil {
+				a = newAcc(r.want)
+				accs[t] = a
+			}
+			if err := a.addRollup(x); err != nil {
+				for _, a := range accs {
+					a.release()
+				}
+				return err
+			}
+		}
+		for t := run[0]; t.Before(run[1]); t = t.Add(time.Minute) {
+			if a := accs[t]; a != nil {
+				p := a.piece(r.want)
+				a.release()
+				r.keep(r.key(r.dir, time.Minute, t, gens[t]), p)
+				add(t, r.dir, p)
+			}
 		}
 	}
 	return nil
 }
 
-// build merges the rollups of the given periods into compactions per
-// direction and stores them. The generations are read before the rollups:
-// a rollup written after that read bumps the generation, so a compaction
-// that might miss it is never taken as current.
-func (q Querier) build(ctx context.Context, cs store.Compactions, service string, period time.Duration, starts []time.Time) ([]store.Compaction, error) {
-	lo, hi := starts[0], starts[len(starts)-1].Add(period)
-	gens, err := cs.RollupGenerations(ctx, service, period, lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("read rollup generations of %s: %w", service, err)
-	}
-	rs, err := q.Store.Rollups(ctx, store.RollupFilter{From: lo, To: hi, Service: service})
-	if err != nil {
-		return nil, err
-	}
-	type slot struct {
-		start time.Time
-		dir   model.Direction
-	}
-	want := map[time.Time]bool{}
-	for _, s := range starts {
-		want[s] = true
-	}
-	merged := map[slot]*Merged{}
-	for _, r := range rs {
-		start := r.Minute.UTC().Truncate(period)
-		if !want[start] {
+// runs groups sorted period starts into runs of consecutive periods,
+// [from, to) each.
+func runs(starts []time.Time, period time.Duration) [][2]time.Time {
+	var out [][2]time.Time
+	for _, t := range starts {
+		if n := len(out); n > 0 && out[n-1][1].Equal(t) {
+			out[n-1][1] = t.Add(period)
 			continue
 		}
-		k := slot{start, r.Key.Direction}
-		m := merged[k]
-		if m == nil {
-			m = New()
-			merged[k] = m
-		}
-		if err := m.Add(r); err != nil {
-			return nil, err
-		}
+		out = append(out, [2]time.Time{t, t.Add(period)})
 	}
-	// Periods without rollups get empty compactions too, so they are not
-	// read again.
-	for _, s := range starts {
-		for _, d := range []model.Direction{model.Inbound, model.Outbound} {
-			if merged[slot{s, d}] == nil {
-				merged[slot{s, d}] = New()
-			}
-		}
-	}
-	out := make([]store.Compaction, 0, len(merged))
-	for k, m := range merged {
-		total, upstream, overhead, err := m.encode()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, store.Compaction{Service: service, Direction: k.dir, Start: k.start, Period: period,
-			Generation: gens[k.start], Count: m.Count, Total: total, Upstream: upstream, Overhead: overhead})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Start.Equal(out[j].Start) {
-			return out[i].Start.Before(out[j].Start)
-		}
-		return out[i].Direction < out[j].Direction
-	})
-	if err := cs.WriteCompactions(ctx, out); err != nil {
-		return nil, fmt.Errorf("write compactions of %s: %w", service, err)
-	}
-	return out, nil
+	return out
 }
 
 func ceilMinute(t time.Time) time.Time { return ceil(t.UTC(), time.Minute) }

@@ -83,4 +83,33 @@ var schema = [][]string{
 		) WITHOUT ROWID`,
 		`CREATE INDEX rollup_compactions_start ON rollup_compactions (start)`,
 	},
+	// Compactions built in the background and request counts per status
+	// class in compactions (migrations/0003_compactor.up.sql): built is the
+	// generation whose compactions are stored, so a period whose gen differs
+	// is dirty. Compactions are a cache: the table is made again, its small
+	// columns before the histograms.
+	3: {
+		`DROP TABLE rollup_compactions`,
+		`CREATE TABLE rollup_compactions (
+			service   TEXT    NOT NULL,
+			direction TEXT    NOT NULL,
+			period_s  INTEGER NOT NULL,
+			start     INTEGER NOT NULL,
+			gen       INTEGER NOT NULL,
+			count     INTEGER NOT NULL,
+			rollups   INTEGER NOT NULL,
+			by_class  TEXT    NOT NULL,
+			total     TEXT    NOT NULL,
+			upstream  TEXT    NOT NULL,
+			overhead  TEXT    NOT NULL,
+			PRIMARY KEY (service, period_s, start, direction)
+		) WITHOUT ROWID`,
+		`CREATE INDEX rollup_compactions_start ON rollup_compactions (start)`,
+		// Keys and counts without the histograms: a query reads them for
+		// every compaction of its window, and the histograms of those it
+		// has not cached.
+		`CREATE INDEX rollup_compactions_keys ON rollup_compactions (service, period_s, start, direction, gen, count, rollups, by_class)`,
+		`ALTER TABLE rollup_generations ADD COLUMN built INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX rollup_generations_dirty ON rollup_generations (start) WHERE built <> gen`,
+	},
 }

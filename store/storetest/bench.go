@@ -79,22 +79,38 @@ func DayOfRollups(end time.Time) ([]store.Rollup, int) {
 }
 
 // BenchmarkPercentiles measures the p50/p90/p99/p99.9 of service "checkout"
-// over 24 hours of minute rollups through rollup.Query: once cold (the
-// compactions built on first use), then in the sub-benchmark "warm" b.N
-// times. It reports cold-ms and naive-ms (a plain merge of every rollup)
-// beside ns/op.
+// over 24 hours of minute rollups through rollup.Query. Beside ns/op of its
+// sub-benchmarks it reports, once:
+//
+//   - ondemand-ms: the first query with no compaction built yet (it builds
+//     and stores them all, as after an upgrade before the compactor ran);
+//   - compact-ms: the background compactor (rollup.Compactor) building every
+//     minute and hour of the day again, tick by tick, after all the rollups
+//     were written again;
+//   - cold-ms: the first query after that with an empty cache (a restart:
+//     compactions stored, nothing decoded in memory);
+//   - naive-ms: a plain merge of every rollup.
+//
+// "warm" repeats the query (b.N times); "warm-all-histograms" merges total,
+// upstream and overhead as the latency API does; "warm-newest-minute-written"
+// writes a rollup into the newest (open) minute before each query, as
+// proxies do all the time, so that the query merges that minute again.
 func BenchmarkPercentiles(b *testing.B, st store.Store) {
 	ctx := context.Background()
 	end := time.Now().UTC().Truncate(time.Minute)
 	rs, nkeys := DayOfRollups(end)
-	for i := 0; i < len(rs); i += 5000 {
-		if err := st.WriteRollups(ctx, rs[i:min(i+5000, len(rs))]); err != nil {
-			b.Fatal(err)
+	write := func() {
+		for i := 0; i < len(rs); i += 5000 {
+			if err := st.WriteRollups(ctx, rs[i:min(i+5000, len(rs))]); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
+	write()
 	f := store.RollupFilter{Service: "checkout", From: end.Add(-24 * time.Hour), To: end.Add(time.Minute)}
-	q := rollup.Querier{Store: st, Now: func() time.Time { return end.Add(30 * time.Second) }, Only: rollup.Total}
-	percentiles := func() []int64 {
+	now := func() time.Time { return end.Add(30 * time.Second) }
+	q := rollup.Querier{Store: st, Now: now, Only: rollup.Total, Cache: rollup.NewCache(rollup.DefaultCacheBytes)}
+	percentiles := func(q rollup.Querier) []int64 {
 		m, err := q.Query(ctx, f)
 		if err != nil {
 			b.Fatal(err)
@@ -105,9 +121,30 @@ func BenchmarkPercentiles(b *testing.B, st store.Store) {
 		}
 		return out
 	}
+	ms := func(t0 time.Time) float64 { return float64(time.Since(t0).Microseconds()) / 1000 }
 	t0 := time.Now()
-	cold := percentiles()
-	coldMs := float64(time.Since(t0).Microseconds()) / 1000
+	onDemand := percentiles(q)
+	onDemandMs := ms(t0)
+
+	write() // every period written again: all dirty
+	t0 = time.Now()
+	c := &rollup.Compactor{Store: st, Now: now}
+	ticks := 0
+	for ; ; ticks++ {
+		n, err := c.Tick(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	compactMs := ms(t0)
+
+	q.Cache = rollup.NewCache(rollup.DefaultCacheBytes)
+	t0 = time.Now()
+	cold := percentiles(q)
+	coldMs := ms(t0)
 
 	t0 = time.Now()
 	plain, err := st.Rollups(ctx, f)
@@ -118,25 +155,26 @@ func BenchmarkPercentiles(b *testing.B, st store.Store) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	naiveMs := float64(time.Since(t0).Microseconds()) / 1000
+	naiveMs := ms(t0)
 	for i, p := range []float64{50, 90, 99, 99.9} {
-		if naive.Total.ValueAtQuantile(p) != cold[i] {
-			b.Fatalf("p%v: %d through compactions, %d merged plainly", p, cold[i], naive.Total.ValueAtQuantile(p))
+		if v := naive.Total.ValueAtQuantile(p); v != cold[i] || v != onDemand[i] {
+			b.Fatalf("p%v: %d through compactions (%d built on demand), %d merged plainly", p, cold[i], onDemand[i], v)
 		}
 	}
-	b.Logf("seeded %d rollups (%d rollups of checkout, %d hop keys); p50/p90/p99/p99.9 = %v µs; cold %.1f ms, naive %.1f ms",
-		len(rs), len(plain), nkeys, cold, coldMs, naiveMs)
-	// A sub-benchmark, so that the seeding above runs once.
+	b.Logf("seeded %d rollups (%d rollups of checkout, %d hop keys); p50/p90/p99/p99.9 = %v µs; "+
+		"on demand %.1f ms, compactor %.1f ms (%d ticks), cold %.1f ms, naive %.1f ms",
+		len(rs), len(plain), nkeys, cold, onDemandMs, compactMs, ticks, coldMs, naiveMs)
+	// Sub-benchmarks, so that the seeding above runs once.
 	b.Run("warm", func(b *testing.B) {
 		for range b.N {
-			percentiles()
+			percentiles(q)
 		}
+		b.ReportMetric(onDemandMs, "ondemand-ms")
+		b.ReportMetric(compactMs, "compact-ms")
 		b.ReportMetric(coldMs, "cold-ms")
 		b.ReportMetric(naiveMs, "naive-ms")
 		b.ReportMetric(float64(len(plain)), "rollups")
 	})
-	// The same window merging all three histograms (total, upstream,
-	// overhead), as the latency API does.
 	b.Run("warm-all-histograms", func(b *testing.B) {
 		all := q
 		all.Only = 0
@@ -144,6 +182,19 @@ func BenchmarkPercentiles(b *testing.B, st store.Store) {
 			if _, err := all.Query(ctx, f); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	b.Run("warm-newest-minute-written", func(b *testing.B) {
+		newest := rs[len(rs)-1]
+		for i := range b.N {
+			b.StopTimer()
+			r := newest
+			r.Source = fmt.Sprintf("bench-%d", i)
+			if err := st.WriteRollups(ctx, []store.Rollup{r}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			percentiles(q)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"maps"
 	"math/rand"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func testRollupQuery(t *testing.T, st store.Store) {
 	plainMerges()
 	check("first use")
 	cs := st.(store.Compactions)
-	hours, err := cs.CurrentCompactions(c, "api", time.Hour, now.Add(-3*time.Hour), now)
+	hours, err := cs.CurrentCompactions(c, store.CompactionQuery{Service: "api", Period: time.Hour, From: now.Add(-3 * time.Hour), To: now})
 	must(t, err)
 	if len(hours) == 0 {
 		t.Fatalf("no hourly compactions after a 3-hour query")
@@ -108,6 +109,12 @@ func testRollupQuery(t *testing.T, st store.Store) {
 func sameMerge(got, want *rollup.Merged) error {
 	if got.Count != want.Count {
 		return fmt.Errorf("count %d, want %d", got.Count, want.Count)
+	}
+	if got.Rollups != want.Rollups {
+		return fmt.Errorf("%d rollups, want %d", got.Rollups, want.Rollups)
+	}
+	if !maps.Equal(got.ByClass, want.ByClass) {
+		return fmt.Errorf("by status class %v, want %v", got.ByClass, want.ByClass)
 	}
 	for _, h := range []struct {
 		name      string

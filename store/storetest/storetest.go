@@ -35,6 +35,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Edges", testEdges},
 		{"DropBefore", testDropBefore},
 		{"RollupQuery", testRollupQuery},
+		{"Compactions", testCompactions},
+		{"Compactor", testCompactor},
 		{"MalformedText", testMalformedText},
 		{"ConcurrentWriters", testConcurrentWriters},
 	}

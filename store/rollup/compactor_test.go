@@ -1,0 +1,82 @@
+package rollup_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/meshlens/meshlens/hdr"
+	"github.com/meshlens/meshlens/model"
+	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/rollup"
+	"github.com/meshlens/meshlens/store/sqlite"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
+}
+
+// TestCompactorRun: Run builds what closes, again after new writes, and
+// returns when its context ends.
+func TestCompactorRun(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := hdr.New()
+	hdr.Record(h, 100)
+	enc, _ := hdr.Encode(h)
+	now := time.Date(2026, 5, 1, 12, 0, 30, 0, time.UTC)
+	write := func(m time.Time, src string) {
+		t.Helper()
+		r := store.Rollup{Minute: m, Source: src, Count: 1, Total: enc,
+			Key: model.HopKey{Service: "api", Direction: model.Outbound, Peer: "db", Route: "/", Method: "GET", StatusClass: "2xx"}}
+		if err := st.WriteRollups(ctx, []store.Rollup{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for m := now.Add(-90 * time.Minute).Truncate(time.Minute); m.Before(now); m = m.Add(time.Minute) {
+		write(m, "p")
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	c := &rollup.Compactor{Store: st, Now: func() time.Time { return now }, Interval: 5 * time.Millisecond, Batch: 10}
+	go func() {
+		defer close(done)
+		c.Run(runCtx)
+	}()
+	clean := func() {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ps, err := st.DirtyPeriods(ctx, now.Add(-rollup.DefaultLateness).Truncate(time.Minute), 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ps) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("still dirty: %v", ps)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	clean()
+	write(now.Add(-80*time.Minute), "late") // late, in the closed hour 10:00
+	clean()
+	cs, err := st.CurrentCompactions(ctx, store.CompactionQuery{Service: "api", Period: time.Hour, From: now.Add(-3 * time.Hour), To: now})
+	if err != nil || len(cs) != 2 || cs[1].Rollups != 31 {
+		t.Fatalf("hour compactions %+v, %v: want 2, outbound of 30+1 rollups", cs, err)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
