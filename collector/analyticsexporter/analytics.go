@@ -55,20 +55,26 @@ type analytics struct {
 
 	disc *discovery
 
-	mu      sync.Mutex
-	starts  int
-	health  *health.Metrics
-	series  map[model.HopKey]*hopSeries
-	faster  map[fasterKey][]uint64
-	minutes map[time.Time]map[gaugeKey]*hdr.Packed
-	dedupe  *dedupe
-	unreg   func()
+	mu     sync.Mutex
+	starts int
+	health *health.Metrics
+	series map[model.HopKey]*hopSeries
+	// waiting holds the latest exemplar of hop keys that have spans but
+	// no series yet (a proxy sends spans at once and histograms every
+	// interval), so the series starts with it.
+	waiting       map[model.HopKey]pendingExemplar
+	waitingPruned time.Time
+	faster        map[fasterKey][]uint64
+	minutes       map[time.Time]map[gaugeKey]*hdr.Packed
+	dedupe        *dedupe
+	unreg         func()
 }
 
 func newAnalytics(set exporter.Settings, cfg *Config, hooks []ServiceHook, release func()) *analytics {
 	a := &analytics{
 		cfg: cfg, set: set, release: release, now: time.Now,
 		series:  map[model.HopKey]*hopSeries{},
+		waiting: map[model.HopKey]pendingExemplar{},
 		faster:  map[fasterKey][]uint64{},
 		minutes: map[time.Time]map[gaugeKey]*hdr.Packed{},
 		disc:    newDiscovery(set.Logger, hooks),
@@ -222,6 +228,10 @@ func (a *analytics) Add(hops []decodedHop) {
 				overhead: newPromHistogram(a.cfg.NativeSchema, len(a.boundsMicros), now),
 			}
 			a.series[h.Key] = s
+			if e, ok := a.waiting[h.Key]; ok {
+				s.total.setExemplar(e.traceID, e.seconds, e.at)
+				delete(a.waiting, h.Key)
+			}
 		}
 		s.requests += uint64(h.total.TotalCount())
 		s.total.add(h.total, a.buckets, a.cfg.NativeMaxBuckets)
@@ -325,10 +335,8 @@ func (a *analytics) exactMinute(now time.Time) (time.Time, map[gaugeKey]*hdr.Pac
 
 func (a *analytics) consumeTraces(_ context.Context, td ptrace.Traces) error {
 	type ex struct {
-		key     model.HopKey
-		traceID string
-		seconds float64
-		at      time.Time
+		key model.HopKey
+		pendingExemplar
 	}
 	var exs []ex
 	rss := td.ResourceSpans()
@@ -354,7 +362,7 @@ func (a *analytics) consumeTraces(_ context.Context, td ptrace.Traces) error {
 				if sp.TraceID().IsEmpty() || sp.EndTimestamp() <= sp.StartTimestamp() {
 					continue
 				}
-				exs = append(exs, ex{key, sp.TraceID().String(), sp.EndTimestamp().AsTime().Sub(at).Seconds(), sp.EndTimestamp().AsTime()})
+				exs = append(exs, ex{key, pendingExemplar{sp.TraceID().String(), sp.EndTimestamp().AsTime().Sub(at).Seconds(), sp.EndTimestamp().AsTime()}})
 			}
 		}
 	}
@@ -366,7 +374,48 @@ func (a *analytics) consumeTraces(_ context.Context, td ptrace.Traces) error {
 	for _, e := range exs {
 		if s, ok := a.series[e.key]; ok {
 			s.total.setExemplar(e.traceID, e.seconds, e.at)
+		} else {
+			a.wait(e.key, e.pendingExemplar)
 		}
 	}
 	return nil
+}
+
+// pendingExemplar is a span's exemplar for a series that does not exist yet.
+type pendingExemplar struct {
+	traceID string
+	seconds float64
+	at      time.Time
+}
+
+// maxWaiting bounds the exemplars kept for hop keys without a series; a key
+// whose histograms never come (spans of a service without a proxy) is let go
+// after waitingFor.
+const (
+	maxWaiting = 10000
+	waitingFor = 5 * time.Minute
+)
+
+// wait keeps e as the latest exemplar of key until its series starts.
+// Called with a.mu held.
+func (a *analytics) wait(key model.HopKey, e pendingExemplar) {
+	if _, ok := a.waiting[key]; !ok && len(a.waiting) >= maxWaiting {
+		// Full: let go of stale keys, at most once a minute, so a flood of
+		// new keys costs no scan per span.
+		now := a.now()
+		if now.Sub(a.waitingPruned) < time.Minute {
+			return
+		}
+		a.waitingPruned = now
+		cutoff := now.Add(-waitingFor)
+		for k, old := range a.waiting {
+			if old.at.Before(cutoff) {
+				delete(a.waiting, k)
+			}
+		}
+		if len(a.waiting) >= maxWaiting {
+			return
+		}
+	}
+	a.waiting[key] = e
 }

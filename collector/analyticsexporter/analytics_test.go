@@ -408,12 +408,25 @@ func TestFasterThanExact(t *testing.T) {
 
 // TestHistogramsAndExemplars: each hop histogram carries classic buckets
 // (SLO thresholds among the bounds) and native buckets with the same count,
-// and a span of the hop puts its trace ID in an exemplar.
+// and a span of the hop puts its trace ID in an exemplar, whether the span
+// comes after the hop's first histograms or before them (a proxy sends
+// spans at once and histograms every interval).
 func TestHistogramsAndExemplars(t *testing.T) {
+	for _, order := range []string{"histograms first", "span first"} {
+		t.Run(order, func(t *testing.T) { testHistogramsAndExemplars(t, order == "span first") })
+	}
+}
+
+func testHistogramsAndExemplars(t *testing.T, spanFirst bool) {
 	fx := newFixture(t, nil)
 	start := time.Now().Add(-time.Minute)
 	vals := []int64{900, 1500, 40_000, 99_000, 120_000, 2_000_000}
-	fx.send(testhost.Batch("proxy-a", "checkout", 1, start, testhost.Hop(t, checkoutIn, vals...)))
+	sendHistograms := func() {
+		fx.send(testhost.Batch("proxy-a", "checkout", 1, start, testhost.Hop(t, checkoutIn, vals...)))
+	}
+	if !spanFirst {
+		sendHistograms()
+	}
 
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
@@ -432,6 +445,9 @@ func TestHistogramsAndExemplars(t *testing.T) {
 	a.PutInt("http.response.status_code", 201)
 	if err := fx.trace.ConsumeTraces(context.Background(), td); err != nil {
 		t.Fatal(err)
+	}
+	if spanFirst {
+		sendHistograms()
 	}
 
 	fams := fx.scrape()
