@@ -1,13 +1,11 @@
 package postgres
 
 import (
-	"github.com/jackc/pgx/v5"
-
 	"github.com/meshlens/meshlens/store"
 )
 
-// SpanColumns and SpanRows let the COPY baseline benchmark copy exactly the
-// rows WriteSpans copies.
-func SpanColumns() []string { return spanColumns }
+// EncodeSpans and CopySpansSQL let the COPY baseline benchmark copy exactly
+// the bytes WriteSpans copies.
+func EncodeSpans(spans []store.Span) []byte { return encodeSpans(nil, spans) }
 
-func SpanRows(spans []store.Span) pgx.CopyFromSource { return &spanRows{spans: spans, i: -1} }
+func CopySpansSQL(table string) string { return copySpansSQL(table) }

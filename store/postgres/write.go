@@ -1,13 +1,16 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/meshlens/meshlens/store"
 )
@@ -15,14 +18,22 @@ import (
 var spanColumns = []string{"trace_id", "span_id", "parent_span_id", "service", "name", "kind", "start_ns",
 	"duration_ns", "status_code", "status_msg", "request_id", "attributes"}
 
-// createStaging makes the session's staging table once per connection; it
-// empties itself at every commit.
+// createStaging makes the session's staging table, once per connection
+// (stagingKey in the connection's CustomData); it empties itself at every
+// commit.
 const createStaging = `CREATE TEMP TABLE IF NOT EXISTS spans_staging (LIKE spans) ON COMMIT DELETE ROWS`
 
+const stagingKey = "meshlens.spans_staging"
+
 // WriteSpans stores spans; a span already stored (same trace ID, span ID and
-// start) is left as it is. The spans are copied into the session's staging
-// table with binary COPY and moved into the partitions with one INSERT ...
-// ON CONFLICT DO NOTHING, in one transaction.
+// start) is left as it is.
+//
+// The spans are COPYed straight into the partitioned spans table, one
+// statement, one round trip. A span stored before (a replay of a batch after
+// a crash or a lost answer) makes that COPY fail on the primary key, and
+// nothing of it is kept; the batch then goes the slower way: COPY into the
+// session's staging table and one INSERT ... ON CONFLICT DO NOTHING into the
+// partitions, in one transaction.
 func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) error {
 	if len(spans) == 0 {
 		return nil
@@ -38,12 +49,23 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) error {
 	if err := s.ensureDays(ctx, days); err != nil {
 		return fmt.Errorf("postgres store: write spans: %w", err)
 	}
-	err := s.writeSpans(ctx, spans)
+	if err := s.writeOperations(ctx, spans); err != nil {
+		return fmt.Errorf("postgres store: write %d spans: operations: %w", len(spans), err)
+	}
+	buf := copyBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledCopyBuf {
+			copyBufs.Put(buf)
+		}
+	}()
+	buf.Reset()
+	buf.Write(encodeSpans(buf.AvailableBuffer(), spans))
+	err := s.copySpans(ctx, buf.Bytes())
 	if isNoPartition(err) {
 		// Another collector dropped a day this one thought was there.
 		s.forgetDays()
 		if err = s.ensureDays(ctx, days); err == nil {
-			err = s.writeSpans(ctx, spans)
+			err = s.copySpans(ctx, buf.Bytes())
 		}
 	}
 	if err != nil {
@@ -52,56 +74,98 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) error {
 	return nil
 }
 
-func (s *Store) writeSpans(ctx context.Context, spans []store.Span) error {
-	type op struct{ service, name, kind string }
-	ops := map[op]struct{}{}
-	for i := range spans {
-		ops[op{clean(spans[i].Service), clean(spans[i].Name), clean(spans[i].Kind)}] = struct{}{}
+// copySpans writes one encoded batch (encodeSpans).
+func (s *Store) copySpans(ctx context.Context, data []byte) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
 	}
-	var opService, opName, opKind []string
-	for o := range ops {
-		opService, opName, opKind = append(opService, o.service), append(opName, o.name), append(opKind, o.kind)
+	defer conn.Release()
+	pc := conn.Conn().PgConn()
+	_, err = pc.CopyFrom(ctx, bytes.NewReader(data), copySpansSQL("spans"))
+	if !isStoredAlready(err) {
+		if err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+		return nil
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, createStaging); err != nil {
+	if pc.CustomData()[stagingKey] == nil {
+		if _, err := pc.Exec(ctx, createStaging).ReadAll(); err != nil {
 			return fmt.Errorf("staging table: %w", err)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spans_staging"}, spanColumns, &spanRows{spans: spans, i: -1}); err != nil {
+		pc.CustomData()[stagingKey] = true
+	}
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), copySpansSQL("spans_staging")); err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO spans SELECT * FROM spans_staging ORDER BY trace_id, span_id ON CONFLICT DO NOTHING`); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO operations (service, name, kind)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS u(s, n, k) ORDER BY s, n, k ON CONFLICT DO NOTHING`, opService, opName, opKind); err != nil {
-			return fmt.Errorf("operations: %w", err)
-		}
 		return nil
 	})
 }
 
-// spanRows feeds spans to COPY, reusing one row slice.
-type spanRows struct {
-	spans []store.Span
-	i     int
-	row   [12]any
-	attrs map[string]string
+// isStoredAlready reports whether a COPY into spans failed because a span
+// of it is stored already (unique_violation), or on a lock cycle with
+// another writer of the same spans (deadlock_detected).
+func isStoredAlready(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "40P01")
 }
 
-func (r *spanRows) Next() bool { r.i++; return r.i < len(r.spans) }
+type operation struct{ service, name, kind string }
 
-func (r *spanRows) Values() ([]any, error) {
-	sp := &r.spans[r.i]
-	r.row = [12]any{clean(sp.TraceID), clean(sp.SpanID), clean(sp.ParentSpanID), clean(sp.Service), clean(sp.Name),
-		clean(sp.Kind), sp.Start.UnixNano(), int64(sp.Duration), clean(sp.StatusCode), clean(sp.StatusMsg),
-		clean(sp.RequestID), nil}
-	if len(sp.Attributes) > 0 {
-		r.row[11] = cleanMap(sp.Attributes)
+// maxKnownOperations bounds the memory of operations written.
+const maxKnownOperations = 100_000
+
+// writeOperations records the spans' (service, name, kind) that this store
+// has not written yet. Operations are never deleted, so the ones written
+// once are remembered and not sent again.
+func (s *Store) writeOperations(ctx context.Context, spans []store.Span) error {
+	var fresh map[operation]struct{}
+	var prev operation
+	s.opsMu.Lock()
+	for i := range spans {
+		sp := &spans[i]
+		o := operation{sp.Service, sp.Name, sp.Kind}
+		if i > 0 && o == prev {
+			continue
+		}
+		prev = o
+		if _, ok := s.ops[o]; ok {
+			continue
+		}
+		if fresh == nil {
+			fresh = map[operation]struct{}{}
+		}
+		fresh[o] = struct{}{}
 	}
-	return r.row[:], nil
+	s.opsMu.Unlock()
+	if len(fresh) == 0 {
+		return nil
+	}
+	opService, opName, opKind := make([]string, 0, len(fresh)), make([]string, 0, len(fresh)), make([]string, 0, len(fresh))
+	for o := range fresh {
+		opService, opName, opKind = append(opService, clean(o.service)), append(opName, clean(o.name)), append(opKind, clean(o.kind))
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO operations (service, name, kind)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS u(s, n, k) ORDER BY s, n, k ON CONFLICT DO NOTHING`,
+		opService, opName, opKind); err != nil {
+		return err
+	}
+	s.opsMu.Lock()
+	defer s.opsMu.Unlock()
+	if s.ops == nil || len(s.ops)+len(fresh) > maxKnownOperations {
+		s.ops = map[operation]struct{}{}
+	}
+	for o := range fresh {
+		// The strings may point into a whole payload (spans.Convert's
+		// buffer); the map keeps copies.
+		s.ops[operation{strings.Clone(o.service), strings.Clone(o.name), strings.Clone(o.kind)}] = struct{}{}
+	}
+	return nil
 }
-
-func (r *spanRows) Err() error { return nil }
 
 // clean makes s storable as PostgreSQL text: NUL bytes are dropped and
 // invalid UTF-8 replaced, so one malformed span cannot fail a batch forever.
@@ -111,19 +175,6 @@ func clean(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
-}
-
-func cleanMap(m map[string]string) map[string]string {
-	for k, v := range m {
-		if clean(k) != k || clean(v) != v {
-			out := make(map[string]string, len(m))
-			for k, v := range m {
-				out[clean(k)] = clean(v)
-			}
-			return out
-		}
-	}
-	return m
 }
 
 type rollupID struct {
