@@ -1,8 +1,8 @@
 package postgres
 
 import (
-	"bytes"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -27,7 +27,11 @@ func copySpansSQL(table string) string {
 // copyHeader is the binary COPY signature, flags and header extension length.
 var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 
-var copyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var copyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// encodedSpanGuess is about what one span with a few attributes takes
+// encoded, to size the buffer once for a batch.
+const encodedSpanGuess = 320
 
 // maxPooledCopyBuf keeps a buffer that grew for one huge batch out of the
 // pool.
@@ -38,6 +42,7 @@ const maxPooledCopyBuf = 16 << 20
 // bytes dropped and invalid UTF-8 replaced, so one malformed span cannot
 // fail a batch forever.
 func encodeSpans(b []byte, spans []store.Span) []byte {
+	b = slices.Grow(b, len(copyHeader)+len(spans)*encodedSpanGuess)
 	b = append(b, copyHeader...)
 	for i := range spans {
 		sp := &spans[i]

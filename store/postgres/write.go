@@ -52,20 +52,19 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) error {
 	if err := s.writeOperations(ctx, spans); err != nil {
 		return fmt.Errorf("postgres store: write %d spans: operations: %w", len(spans), err)
 	}
-	buf := copyBufs.Get().(*bytes.Buffer)
+	buf := copyBufs.Get().(*[]byte)
+	*buf = encodeSpans((*buf)[:0], spans)
 	defer func() {
-		if buf.Cap() <= maxPooledCopyBuf {
+		if cap(*buf) <= maxPooledCopyBuf {
 			copyBufs.Put(buf)
 		}
 	}()
-	buf.Reset()
-	buf.Write(encodeSpans(buf.AvailableBuffer(), spans))
-	err := s.copySpans(ctx, buf.Bytes())
+	err := s.copySpans(ctx, *buf)
 	if isNoPartition(err) {
 		// Another collector dropped a day this one thought was there.
 		s.forgetDays()
 		if err = s.ensureDays(ctx, days); err == nil {
-			err = s.copySpans(ctx, buf.Bytes())
+			err = s.copySpans(ctx, *buf)
 		}
 	}
 	if err != nil {
