@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -73,7 +72,7 @@ func BenchmarkRawCopy(b *testing.B) {
 	t0 := time.Now()
 	for _, batch := range batches {
 		// One COPY statement is one transaction.
-		if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(postgres.EncodeSpans(batch)), postgres.CopySpansSQL("spans_raw")); err != nil {
+		if _, err := conn.PgConn().CopyFrom(ctx, postgres.CopyStream(batch), postgres.CopySpansSQL("spans_raw")); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,11 +1,20 @@
 package postgres
 
 import (
+	"io"
+
 	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/spanrows"
 )
 
-// EncodeSpans and CopySpansSQL let the COPY baseline benchmark copy exactly
+// CopyStream and CopySpansSQL let the COPY baseline benchmark copy exactly
 // the bytes WriteSpans copies.
-func EncodeSpans(spans []store.Span) []byte { return encodeSpans(nil, spans) }
+func CopyStream(spans []store.Span) io.Reader {
+	var b []byte
+	for i := range spans {
+		b = spanrows.AppendSpan(b, &spans[i])
+	}
+	return copyStream(b)
+}
 
 func CopySpansSQL(table string) string { return copySpansSQL(table) }

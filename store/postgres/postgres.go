@@ -68,7 +68,7 @@ type Store struct {
 	days map[int64]bool // days (Unix day numbers) whose partitions exist
 
 	opsMu sync.Mutex
-	ops   map[operation]struct{} // operations written (writeOperations)
+	ops   map[string]struct{} // operations written (writeOperations), appendOpKey form
 }
 
 var _ store.Store = (*Store)(nil)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,10 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/spanrows"
 )
-
-var spanColumns = []string{"trace_id", "span_id", "parent_span_id", "service", "name", "kind", "start_ns",
-	"duration_ns", "status_code", "status_msg", "request_id", "attributes"}
 
 // createStaging makes the session's staging table, once per connection
 // (stagingKey in the connection's CustomData); it empties itself at every
@@ -26,62 +25,117 @@ const createStaging = `CREATE TEMP TABLE IF NOT EXISTS spans_staging (LIKE spans
 const stagingKey = "meshlens.spans_staging"
 
 // WriteSpans stores spans; a span already stored (same trace ID, span ID and
-// start) is left as it is.
-//
-// The spans are COPYed straight into the partitioned spans table, one
-// statement, one round trip. A span stored before (a replay of a batch after
-// a crash or a lost answer) makes that COPY fail on the primary key, and
-// nothing of it is kept; the batch then goes the slower way: COPY into the
-// session's staging table and one INSERT ... ON CONFLICT DO NOTHING into the
-// partitions, in one transaction.
+// start) is left as it is. The spans are encoded as rows (spanrows) and
+// written as WriteSpanRows writes them.
 func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
-	var days []int64
-	last := int64(-1 << 62)
-	for i := range spans {
-		if d := dayOfNanos(spans[i].Start.UnixNano()); d != last {
-			days = append(days, d)
-			last = d
-		}
-	}
-	if err := s.ensureDays(ctx, days); err != nil {
-		return fmt.Errorf("postgres store: write spans: %w", err)
-	}
-	if err := s.writeOperations(ctx, spans); err != nil {
-		return fmt.Errorf("postgres store: write %d spans: operations: %w", len(spans), err)
-	}
 	buf := copyBufs.Get().(*[]byte)
-	*buf = encodeSpans((*buf)[:0], spans)
 	defer func() {
 		if cap(*buf) <= maxPooledCopyBuf {
 			copyBufs.Put(buf)
 		}
 	}()
-	err := s.copySpans(ctx, *buf)
+	b := slices.Grow((*buf)[:0], len(spans)*encodedSpanGuess)
+	for i := range spans {
+		b = spanrows.AppendSpan(b, &spans[i])
+	}
+	*buf = b
+	return s.WriteSpanRows(ctx, b)
+}
+
+// WriteSpanRows stores spans encoded as rows (spanrows); a span already
+// stored (same trace ID, span ID and start) is left as it is.
+//
+// The rows are COPYed as they are straight into the partitioned spans
+// table: one statement, one round trip, no per-row work in the store but
+// finding the days and operations they hold. A span stored before (a replay
+// of a batch after a crash or a lost answer) makes that COPY fail on the
+// primary key, and nothing of it is kept; the batch then goes the slower
+// way: COPY into the session's staging table and one INSERT ... ON CONFLICT
+// DO NOTHING into the partitions, in one transaction.
+func (s *Store) WriteSpanRows(ctx context.Context, rows []byte) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n, days, fresh, err := s.scanRows(rows)
+	if err != nil {
+		return fmt.Errorf("postgres store: write spans: %w", err)
+	}
+	if err := s.ensureDays(ctx, days); err != nil {
+		return fmt.Errorf("postgres store: write %d spans: %w", n, err)
+	}
+	if err := s.writeOperations(ctx, fresh); err != nil {
+		return fmt.Errorf("postgres store: write %d spans: operations: %w", n, err)
+	}
+	err = s.copySpans(ctx, rows)
 	if isNoPartition(err) {
 		// Another collector dropped a day this one thought was there.
 		s.forgetDays()
 		if err = s.ensureDays(ctx, days); err == nil {
-			err = s.copySpans(ctx, *buf)
+			err = s.copySpans(ctx, rows)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("postgres store: write %d spans: %w", len(spans), err)
+		return fmt.Errorf("postgres store: write %d spans: %w", n, err)
 	}
 	return nil
 }
 
-// copySpans writes one encoded batch (encodeSpans).
-func (s *Store) copySpans(ctx context.Context, data []byte) error {
+// scanRows counts the rows and finds the days they fall in and the
+// operations this store has not written yet (opKey form).
+func (s *Store) scanRows(rows []byte) (n int, days []int64, fresh []string, err error) {
+	last := int64(-1 << 62)
+	var key, prev []byte
+	s.opsMu.Lock()
+	defer s.opsMu.Unlock()
+	for len(rows) > 0 {
+		var r spanrows.Row
+		r, rows, err = spanrows.Next(rows)
+		if err != nil {
+			return n, nil, nil, err
+		}
+		n++
+		if d := dayOfNanos(r.Int8(spanrows.StartNanos)); d != last && !slices.Contains(days, d) {
+			days = append(days, d)
+			last = d
+		}
+		key = appendOpKey(key[:0], r[spanrows.Service], r[spanrows.Name], r[spanrows.Kind])
+		if bytes.Equal(key, prev) {
+			continue
+		}
+		prev = append(prev[:0], key...)
+		if _, ok := s.ops[string(key)]; ok {
+			continue
+		}
+		if !slices.Contains(fresh, string(key)) {
+			fresh = append(fresh, string(key))
+		}
+	}
+	return n, days, fresh, nil
+}
+
+// appendOpKey is an operation as one string: service, name and kind
+// separated by NUL, which cleaned text never holds.
+func appendOpKey(b, service, name, kind []byte) []byte {
+	b = append(b, service...)
+	b = append(b, 0)
+	b = append(b, name...)
+	b = append(b, 0)
+	return append(b, kind...)
+}
+
+// copySpans COPYs rows into spans, or, when some are stored already,
+// through the staging table.
+func (s *Store) copySpans(ctx context.Context, rows []byte) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
 	pc := conn.Conn().PgConn()
-	_, err = pc.CopyFrom(ctx, bytes.NewReader(data), copySpansSQL("spans"))
+	_, err = pc.CopyFrom(ctx, copyStream(rows), copySpansSQL("spans"))
 	if !isStoredAlready(err) {
 		if err != nil {
 			return fmt.Errorf("copy: %w", err)
@@ -95,7 +149,7 @@ func (s *Store) copySpans(ctx context.Context, data []byte) error {
 		pc.CustomData()[stagingKey] = true
 	}
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), copySpansSQL("spans_staging")); err != nil {
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, copyStream(rows), copySpansSQL("spans_staging")); err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO spans SELECT * FROM spans_staging ORDER BY trace_id, span_id ON CONFLICT DO NOTHING`); err != nil {
@@ -113,40 +167,19 @@ func isStoredAlready(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "40P01")
 }
 
-type operation struct{ service, name, kind string }
-
 // maxKnownOperations bounds the memory of operations written.
 const maxKnownOperations = 100_000
 
-// writeOperations records the spans' (service, name, kind) that this store
-// has not written yet. Operations are never deleted, so the ones written
-// once are remembered and not sent again.
-func (s *Store) writeOperations(ctx context.Context, spans []store.Span) error {
-	var fresh map[operation]struct{}
-	var prev operation
-	s.opsMu.Lock()
-	for i := range spans {
-		sp := &spans[i]
-		o := operation{sp.Service, sp.Name, sp.Kind}
-		if i > 0 && o == prev {
-			continue
-		}
-		prev = o
-		if _, ok := s.ops[o]; ok {
-			continue
-		}
-		if fresh == nil {
-			fresh = map[operation]struct{}{}
-		}
-		fresh[o] = struct{}{}
-	}
-	s.opsMu.Unlock()
+// writeOperations writes operations (opKey form) and remembers them:
+// operations are never deleted, so one written once is not sent again.
+func (s *Store) writeOperations(ctx context.Context, fresh []string) error {
 	if len(fresh) == 0 {
 		return nil
 	}
 	opService, opName, opKind := make([]string, 0, len(fresh)), make([]string, 0, len(fresh)), make([]string, 0, len(fresh))
-	for o := range fresh {
-		opService, opName, opKind = append(opService, clean(o.service)), append(opName, clean(o.name)), append(opKind, clean(o.kind))
+	for _, k := range fresh {
+		parts := strings.SplitN(k, "\x00", 3)
+		opService, opName, opKind = append(opService, parts[0]), append(opName, parts[1]), append(opKind, parts[2])
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO operations (service, name, kind)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS u(s, n, k) ORDER BY s, n, k ON CONFLICT DO NOTHING`,
@@ -156,12 +189,10 @@ func (s *Store) writeOperations(ctx context.Context, spans []store.Span) error {
 	s.opsMu.Lock()
 	defer s.opsMu.Unlock()
 	if s.ops == nil || len(s.ops)+len(fresh) > maxKnownOperations {
-		s.ops = map[operation]struct{}{}
+		s.ops = map[string]struct{}{}
 	}
-	for o := range fresh {
-		// The strings may point into a whole payload (spans.Convert's
-		// buffer); the map keeps copies.
-		s.ops[operation{strings.Clone(o.service), strings.Clone(o.name), strings.Clone(o.kind)}] = struct{}{}
+	for _, k := range fresh {
+		s.ops[k] = struct{}{}
 	}
 	return nil
 }

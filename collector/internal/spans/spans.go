@@ -127,51 +127,11 @@ func Convert(td ptrace.Traces, red *Redactor) Result {
 	// The IDs' hex and the attribute values rendered from numbers go into
 	// one buffer for the whole payload instead of a string each.
 	a := arena{buf: make([]byte, 0, n*(32+16+16+8))}
-	services := map[string]*store.Service{}
-	edges := map[[2]string]*store.Edge{}
-	see := func(name string, t time.Time) {
-		if name == "" || name == "unknown" {
-			return
-		}
-		s, ok := services[name]
-		if !ok {
-			services[name] = &store.Service{Name: name, FirstSeen: t, LastSeen: t}
-			return
-		}
-		if t.Before(s.FirstSeen) {
-			s.FirstSeen = t
-		}
-		if t.After(s.LastSeen) {
-			s.LastSeen = t
-		}
-	}
-	edge := func(caller, callee string, t time.Time) {
-		if caller == "" || callee == "" || caller == "unknown" || callee == "unknown" || caller == callee {
-			return
-		}
-		see(caller, t)
-		see(callee, t)
-		k := [2]string{caller, callee}
-		e, ok := edges[k]
-		if !ok {
-			edges[k] = &store.Edge{Caller: caller, Callee: callee, FirstSeen: t, LastSeen: t}
-			return
-		}
-		if t.Before(e.FirstSeen) {
-			e.FirstSeen = t
-		}
-		if t.After(e.LastSeen) {
-			e.LastSeen = t
-		}
-	}
-
+	var d discoveries
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		service := "unknown"
-		if v, ok := rs.Resource().Attributes().Get("service.name"); ok && v.Str() != "" {
-			service = v.Str()
-		}
+		service := serviceName(rs)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j).Spans()
@@ -183,24 +143,103 @@ func Convert(td ptrace.Traces, red *Redactor) Result {
 				}
 				s := convertSpan(sp, service, red, &a)
 				res.Spans = append(res.Spans, s)
-				see(service, s.Start)
-				peer := firstStr(sp.Attributes(), PeerKeys)
-				switch sp.Kind() {
-				case ptrace.SpanKindClient, ptrace.SpanKindProducer:
-					edge(service, peer, s.Start)
-				case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
-					edge(peer, service, s.Start)
-				}
+				d.span(sp, service, s.Start)
 			}
 		}
 	}
-	for _, s := range services {
-		res.Services = append(res.Services, *s)
-	}
-	for _, e := range edges {
-		res.Edges = append(res.Edges, *e)
-	}
+	res.Services, res.Edges = d.result()
 	return res
+}
+
+func serviceName(rs ptrace.ResourceSpans) string {
+	if v, ok := rs.Resource().Attributes().Get("service.name"); ok && v.Str() != "" {
+		return v.Str()
+	}
+	return "unknown"
+}
+
+// discoveries collects the services and edges spans reveal.
+type discoveries struct {
+	services map[string]*store.Service
+	edges    map[[2]string]*store.Edge
+	last     *store.Service // the service of the span before, most often the same
+}
+
+// span notes one span's service and, for a client or server span with a
+// known peer, the edge.
+func (d *discoveries) span(sp ptrace.Span, service string, start time.Time) {
+	d.see(service, start)
+	peer := firstStr(sp.Attributes(), PeerKeys)
+	if peer == "" {
+		return
+	}
+	switch sp.Kind() {
+	case ptrace.SpanKindClient, ptrace.SpanKindProducer:
+		d.edge(service, peer, start)
+	case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
+		d.edge(peer, service, start)
+	}
+}
+
+func (d *discoveries) see(name string, t time.Time) {
+	if name == "" || name == "unknown" {
+		return
+	}
+	s := d.last
+	if s == nil || s.Name != name {
+		var ok bool
+		if s, ok = d.services[name]; !ok {
+			if d.services == nil {
+				d.services = map[string]*store.Service{}
+			}
+			name = strings.Clone(name) // kept past the payload
+			s = &store.Service{Name: name, FirstSeen: t, LastSeen: t}
+			d.services[name] = s
+		}
+		d.last = s
+	}
+	if t.Before(s.FirstSeen) {
+		s.FirstSeen = t
+	}
+	if t.After(s.LastSeen) {
+		s.LastSeen = t
+	}
+}
+
+func (d *discoveries) edge(caller, callee string, t time.Time) {
+	if caller == "" || callee == "" || caller == "unknown" || callee == "unknown" || caller == callee {
+		return
+	}
+	d.see(caller, t)
+	d.see(callee, t)
+	k := [2]string{caller, callee}
+	e, ok := d.edges[k]
+	if !ok {
+		if d.edges == nil {
+			d.edges = map[[2]string]*store.Edge{}
+		}
+		k = [2]string{strings.Clone(caller), strings.Clone(callee)}
+		d.edges[k] = &store.Edge{Caller: k[0], Callee: k[1], FirstSeen: t, LastSeen: t}
+		return
+	}
+	if t.Before(e.FirstSeen) {
+		e.FirstSeen = t
+	}
+	if t.After(e.LastSeen) {
+		e.LastSeen = t
+	}
+}
+
+func (d *discoveries) result() ([]store.Service, []store.Edge) {
+	var ss []store.Service
+	var es []store.Edge
+	for _, s := range d.services {
+		ss = append(ss, *s)
+	}
+	for _, e := range d.edges {
+		es = append(es, *e)
+	}
+	return ss, es
 }
 
 func convertSpan(sp ptrace.Span, service string, red *Redactor, a *arena) store.Span {
@@ -242,9 +281,11 @@ func convertSpan(sp ptrace.Span, service string, red *Redactor, a *arena) store.
 // point into it).
 type arena struct{ buf []byte }
 
-func (a *arena) view(from int) string {
-	return unsafe.String(unsafe.SliceData(a.buf[from:]), len(a.buf)-from)
-}
+func (a *arena) view(from int) string { return unsafeString(a.buf[from:]) }
+
+// unsafeString is b as a string, without a copy: b must not change while
+// the string is used.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (a *arena) hex(b []byte) string {
 	from := len(a.buf)
