@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -171,5 +175,23 @@ func TestSpanRequestMergeSplit(t *testing.T) {
 	var other xexporterhelper.Request = &spanRequest{}
 	if _, err := newSpanRequest(testTraces("a", 1), red).MergeSplit(context.Background(), 0, exporterhelper.RequestSizerTypeItems, other); err != nil {
 		t.Errorf("merging an empty request: %v", err)
+	}
+}
+
+// The traces exporter reads spans and keeps none (they are rows before
+// ConsumeTraces returns), even with a batching queue, where exporterhelper
+// would say it mutates them.
+func TestTracesExporterDoesNotMutate(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	q := cfg.QueueConfig.Get()
+	q.Batch = configoptional.Some(exporterhelper.BatchConfig{FlushTimeout: time.Second, Sizer: exporterhelper.RequestSizerTypeItems, MinSize: 10})
+	set := exporter.Settings{ID: component.NewID(Type), TelemetrySettings: componenttest.NewNopTelemetrySettings()}
+	tr, err := f.CreateTraces(context.Background(), set, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Capabilities().MutatesData {
+		t.Error("the traces exporter says it mutates spans")
 	}
 }
