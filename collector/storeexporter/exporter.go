@@ -104,6 +104,7 @@ func (e *storeExporter) pushSpans(ctx context.Context, req xexporterhelper.Reque
 		return err
 	}
 	e.addQueued(-r.n)
+	r.release() // written: the batch buffer serves the next batch
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -26,7 +27,11 @@ import (
 // and the PostgreSQL store COPYs the rows as they are. Credentials are
 // redacted before anything reaches the disk.
 type spanRequest struct {
-	rows     []byte
+	rows []byte
+	// buf, when set, is the pooled buffer rows live in, owned by this
+	// request alone: MergeSplit takes one for a batch, the push gives it
+	// back once written.
+	buf      *[]byte
 	n        int // rows
 	invalid  int // spans left out for an empty ID, counted when written
 	services []store.Service
@@ -48,12 +53,21 @@ func (r *spanRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhel
 		if !ok {
 			return nil, fmt.Errorf("meshlens_store: cannot merge a %T into a span request", r2)
 		}
+		need := len(r.rows) + len(o.rows)
+		switch {
+		case szt == exporterhelper.RequestSizerTypeBytes && maxSize > need:
+			need = maxSize
+		case szt == exporterhelper.RequestSizerTypeItems && maxSize > r.n+o.n && r.n+o.n > 0:
+			need = min(need/(r.n+o.n)*maxSize, maxPooledBatch) // a full batch
+		}
+		r.own(need)
 		r.rows = append(r.rows, o.rows...)
+		*r.buf = r.rows
 		r.n += o.n
 		r.invalid += o.invalid
 		r.services = mergeServices(r.services, o.services)
 		r.edges = mergeEdges(r.edges, o.edges)
-		*o = spanRequest{}
+		o.release()
 	}
 	size := func() int {
 		if szt == exporterhelper.RequestSizerTypeBytes {
@@ -83,8 +97,46 @@ func (r *spanRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhel
 		}
 		out = append(out, &spanRequest{rows: r.rows[:cut:cut], n: taken})
 		r.rows, r.n = r.rows[cut:], r.n-taken
+		r.buf = nil // shared now: left to the garbage collector
 	}
 	return append(out, r), nil
+}
+
+// batchBufs are the buffers of merged requests, reused from batch to
+// batch instead of grown anew for each. A few are enough (one per batch
+// being filled or written); a sync.Pool would lose them at every garbage
+// collection, several a second here.
+var batchBufs = make(chan *[]byte, 8)
+
+// maxPooledBatch keeps a buffer grown for one huge batch out of the pool.
+const maxPooledBatch = 32 << 20
+
+// own moves r's rows into a pooled buffer of its own, of at least size
+// bytes, unless they are in one already.
+func (r *spanRequest) own(size int) {
+	if r.buf != nil {
+		return
+	}
+	var b *[]byte
+	select {
+	case b = <-batchBufs:
+	default:
+		b = new([]byte)
+	}
+	*b = append(slices.Grow((*b)[:0], size), r.rows...)
+	r.buf, r.rows = b, *b
+}
+
+// release gives r's pooled buffer back; r is empty after.
+func (r *spanRequest) release() {
+	if r.buf != nil && cap(*r.buf) <= maxPooledBatch {
+		*r.buf = (*r.buf)[:0]
+		select {
+		case batchBufs <- r.buf:
+		default:
+		}
+	}
+	*r = spanRequest{}
 }
 
 func mergeServices(a, b []store.Service) []store.Service {

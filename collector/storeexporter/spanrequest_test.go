@@ -195,3 +195,44 @@ func TestTracesExporterDoesNotMutate(t *testing.T) {
 		t.Error("the traces exporter says it mutates spans")
 	}
 }
+
+// A batch's buffer serves the next batch once the first is written, and
+// the rows of each batch are its own.
+func TestSpanRequestBufferReuse(t *testing.T) {
+	red := spans.NewRedactor(spans.DefaultRedact)
+	batch := func(a, b string) (*spanRequest, []store.Span) {
+		r1, r2 := newSpanRequest(testTraces(a, 5), red), newSpanRequest(testTraces(b, 7), red)
+		want := append(decodeRows(t, r1), decodeRows(t, r2)...)
+		out, err := r1.MergeSplit(context.Background(), 100, exporterhelper.RequestSizerTypeItems, r2)
+		if err != nil || len(out) != 1 {
+			t.Fatalf("merge: %v, %d parts", err, len(out))
+		}
+		return out[0].(*spanRequest), want
+	}
+	first, want := batch("a", "b")
+	if first.buf == nil || cap(first.rows) < len(first.rows)/12*100 {
+		t.Fatalf("a merged batch should own a buffer for a full batch: %v, cap %d", first.buf != nil, cap(first.rows))
+	}
+	if !reflect.DeepEqual(decodeRows(t, first), want) {
+		t.Fatal("first batch rows")
+	}
+	buf := first.buf
+	first.release()
+	second, want := batch("c", "d")
+	if second.buf != buf {
+		t.Error("the released buffer was not reused")
+	}
+	if !reflect.DeepEqual(decodeRows(t, second), want) {
+		t.Fatal("second batch rows")
+	}
+	// Split parts share the buffer: none of them gives it back.
+	out, err := second.MergeSplit(context.Background(), 5, exporterhelper.RequestSizerTypeItems, nil)
+	if err != nil || len(out) != 3 {
+		t.Fatalf("split: %v, %d parts", err, len(out))
+	}
+	for _, o := range out {
+		if o.(*spanRequest).buf != nil {
+			t.Error("a split part owns the shared buffer")
+		}
+	}
+}
