@@ -31,7 +31,10 @@ type spanRequest struct {
 	// buf, when set, is the pooled buffer rows live in, owned by this
 	// request alone: MergeSplit takes one for a batch, the push gives it
 	// back once written.
-	buf      *[]byte
+	buf *[]byte
+	// frame, for a request fresh from newSpanRequest, is the queue
+	// encoding's magic followed by rows, in one buffer (see Marshal).
+	frame    []byte
 	n        int // rows
 	invalid  int // spans left out for an empty ID, counted when written
 	services []store.Service
@@ -124,7 +127,7 @@ func (r *spanRequest) own(size int) {
 		b = new([]byte)
 	}
 	*b = append(slices.Grow((*b)[:0], size), r.rows...)
-	r.buf, r.rows = b, *b
+	r.buf, r.rows, r.frame = b, *b, nil
 }
 
 // release gives r's pooled buffer back; r is empty after.
@@ -186,15 +189,19 @@ func maxTime(a, b time.Time) time.Time {
 //
 //	"\x00MLS" and a format version (1: the rows of spanrows as of
 //	migrations/0001)
-//	uvarint rows, uvarint invalid spans
-//	uvarint services, each: name, first and last seen (varint Unix ns),
-//	    a byte has_proxy
-//	uvarint edges, each: caller, callee, first and last seen
-//	the rows, to the end
+//	the rows
+//	the rest of the request:
+//	    uvarint rows, uvarint invalid spans
+//	    uvarint services, each: name, first and last seen (varint Unix
+//	        ns), a byte has_proxy
+//	    uvarint edges, each: caller, callee, first and last seen
+//	uint32 little-endian: the length of the rest of the request
 //
-// Strings are a uvarint length and the bytes. A queue written by an older
-// build holds the collector's own encoding of ptrace.Traces instead
-// (exporterhelper's); those are converted when read.
+// Strings are a uvarint length and the bytes. The rest comes after the rows
+// so that a request fresh from the conversion, whose rows follow the magic
+// in its own buffer (frame), is encoded in place, without copying its rows.
+// A queue written by an older build holds the collector's encoding of
+// ptrace.Traces instead (exporterhelper's); those are converted when read.
 type spanEncoding struct {
 	redactor *spans.Redactor
 }
@@ -206,8 +213,17 @@ func (spanEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]b
 	if !ok {
 		return nil, fmt.Errorf("meshlens_store: cannot encode a %T", req)
 	}
-	b := make([]byte, 0, len(spanMagic)+32+len(r.rows)+64*(len(r.services)+len(r.edges)))
-	b = append(b, spanMagic...)
+	var b []byte
+	if r.framed() {
+		// Appends after the rows, into the spare room the conversion left:
+		// the request is not merged or written after it is queued.
+		b = r.frame
+	} else {
+		b = make([]byte, 0, len(spanMagic)+len(r.rows)+64+64*(len(r.services)+len(r.edges)))
+		b = append(b, spanMagic...)
+		b = append(b, r.rows...)
+	}
+	at := len(b)
 	b = binary.AppendUvarint(b, uint64(r.n))
 	b = binary.AppendUvarint(b, uint64(r.invalid))
 	b = binary.AppendUvarint(b, uint64(len(r.services)))
@@ -228,7 +244,13 @@ func (spanEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]b
 		b = binary.AppendVarint(b, e.FirstSeen.UnixNano())
 		b = binary.AppendVarint(b, e.LastSeen.UnixNano())
 	}
-	return append(b, r.rows...), nil
+	return binary.LittleEndian.AppendUint32(b, uint32(len(b)-at)), nil
+}
+
+// framed reports whether r.rows are still the rows of r.frame, right
+// after the magic.
+func (r *spanRequest) framed() bool {
+	return len(r.frame) == len(spanMagic)+len(r.rows) && len(r.rows) > 0 && &r.frame[len(spanMagic)] == &r.rows[0]
 }
 
 func appendString(b []byte, s string) []byte {
@@ -244,8 +266,16 @@ func (enc spanEncoding) Unmarshal(data []byte) (context.Context, xexporterhelper
 	if !bytes.HasPrefix(data, spanMagic) {
 		return enc.fromTraces(data)
 	}
-	d := decoder{b: data[len(spanMagic):]}
-	r := &spanRequest{n: int(d.uvarint()), invalid: int(d.uvarint())}
+	if len(data) < len(spanMagic)+4 {
+		return ctx, nil, errBadSpanRequest
+	}
+	restLen := uint64(binary.LittleEndian.Uint32(data[len(data)-4:]))
+	if restLen > uint64(len(data)-len(spanMagic)-4) {
+		return ctx, nil, errBadSpanRequest
+	}
+	rowsEnd := len(data) - 4 - int(restLen)
+	d := decoder{b: data[rowsEnd : len(data)-4]}
+	r := &spanRequest{rows: data[len(spanMagic):rowsEnd:rowsEnd], n: int(d.uvarint()), invalid: int(d.uvarint())}
 	for range d.count() {
 		s := store.Service{Name: d.string(), FirstSeen: d.time(), LastSeen: d.time(), HasProxy: d.byte() == 1}
 		r.services = append(r.services, s)
@@ -253,10 +283,12 @@ func (enc spanEncoding) Unmarshal(data []byte) (context.Context, xexporterhelper
 	for range d.count() {
 		r.edges = append(r.edges, store.Edge{Caller: d.string(), Callee: d.string(), FirstSeen: d.time(), LastSeen: d.time()})
 	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errBadSpanRequest
+	}
 	if d.err != nil {
 		return ctx, nil, d.err
 	}
-	r.rows = d.b
 	return ctx, r, nil
 }
 
@@ -273,9 +305,14 @@ func (enc spanEncoding) fromTraces(data []byte) (context.Context, xexporterhelpe
 	return ctx, newSpanRequest(td, enc.redactor), nil
 }
 
+// newSpanRequest converts td. The rows follow the queue encoding's magic in
+// their buffer, with room after them for the rest, so that Marshal need
+// not copy them.
 func newSpanRequest(td ptrace.Traces, red *spans.Redactor) *spanRequest {
-	res := spans.ConvertRows(td, red, nil)
-	return &spanRequest{rows: res.Data, n: res.N, invalid: res.Invalid, services: res.Services, edges: res.Edges}
+	b := make([]byte, len(spanMagic), len(spanMagic)+td.SpanCount()*spans.RowGuess+256)
+	copy(b, spanMagic)
+	res := spans.ConvertRows(td, red, b)
+	return &spanRequest{frame: res.Data, rows: res.Data[len(spanMagic):], n: res.N, invalid: res.Invalid, services: res.Services, edges: res.Edges}
 }
 
 type decoder struct {

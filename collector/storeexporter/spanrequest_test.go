@@ -1,6 +1,7 @@
 package storeexporter
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"reflect"
@@ -89,10 +90,20 @@ func TestSpanEncodingRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(decodeRows(t, g), want) {
 		t.Error("rows changed in the round trip")
 	}
-	for cut := range len(b) - len(r.rows) {
-		if _, _, err := enc.Unmarshal(b[:cut]); err == nil && cut >= len(spanMagic) {
-			t.Fatalf("a request cut to %d bytes decodes", cut)
+	for cut := len(spanMagic); cut < len(b); cut++ {
+		if _, _, err := enc.Unmarshal(b[:cut]); err == nil {
+			t.Fatalf("a request cut to %d of %d bytes decodes", cut, len(b))
 		}
+	}
+	// Encoded in place or copied, the bytes are the same.
+	if !r.framed() {
+		t.Fatal("a fresh request is not framed")
+	}
+	copied := *r
+	copied.frame = nil
+	c, err := enc.Marshal(context.Background(), &copied)
+	if err != nil || !bytes.Equal(c, b) {
+		t.Errorf("encoded from a copy: %v, equal %v", err, bytes.Equal(c, b))
 	}
 }
 

@@ -22,15 +22,15 @@ type Rows struct {
 	Invalid int
 }
 
-// rowGuess is about what a span with a few attributes takes as a row.
-const rowGuess = 256
+// RowGuess is about what a span with a few attributes takes as a row.
+const RowGuess = 256
 
 // ConvertRows is Convert writing each span straight into its row: the same
 // fields, the same redaction and discoveries, with no store.Span, attribute
 // map or string in between. Rows are appended to b.
 func ConvertRows(td ptrace.Traces, red *Redactor, b []byte) Rows {
 	var res Rows
-	if need := td.SpanCount() * rowGuess; cap(b)-len(b) < need {
+	if need := td.SpanCount() * RowGuess; cap(b)-len(b) < need {
 		nb := make([]byte, len(b), len(b)+need)
 		copy(nb, b)
 		b = nb
