@@ -40,6 +40,7 @@ func TestConfigURIs(t *testing.T) {
 	}
 	all := strings.Join(uris, "\n")
 	for _, want := range []string{"file:", "extensions::meshlens::data_dir: \"/d\"", "extensions::file_storage/queue::directory: \"/d/queue\"",
+		"extensions::meshlens_log_storage/queue::directory: \"/d/queue\"",
 		"extensions::meshlens::database_url: \"postgres://h/db\"", "yaml:a::b: 1"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("config sources lack %q:\n%s", want, all)

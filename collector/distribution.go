@@ -1,8 +1,9 @@
 // Package collector is the meshlens collector: an OpenTelemetry Collector
 // distribution with the standard otlp receiver, batch and memory_limiter
-// processors, the file_storage extension for persistent queues, and the
-// meshlens components (meshlens_hdr receiver, meshlens_store and
-// meshlens_analytics exporters, meshlens extension).
+// processors, the file_storage extension, and the meshlens components
+// (meshlens_hdr receiver, meshlens_store and meshlens_analytics exporters,
+// meshlens extension, meshlens_log_storage extension for the persistent
+// queue).
 package collector
 
 import (
@@ -28,6 +29,7 @@ import (
 
 	"github.com/meshlens/meshlens/collector/analyticsexporter"
 	"github.com/meshlens/meshlens/collector/hdrreceiver"
+	"github.com/meshlens/meshlens/collector/logstorage"
 	"github.com/meshlens/meshlens/collector/meshlensextension"
 	"github.com/meshlens/meshlens/collector/storeexporter"
 )
@@ -60,7 +62,7 @@ func Components(h Hooks) (otelcol.Factories, error) {
 		debugexporter.NewFactory(), nopexporter.NewFactory()); err != nil {
 		return f, err
 	}
-	if f.Extensions, err = otelcol.MakeFactoryMap(meshlensextension.NewFactory(), filestorage.NewFactory()); err != nil {
+	if f.Extensions, err = otelcol.MakeFactoryMap(meshlensextension.NewFactory(), logstorage.NewFactory(), filestorage.NewFactory()); err != nil {
 		return f, err
 	}
 	return f, nil
@@ -99,8 +101,11 @@ func ConfigURIs(o Options) ([]string, error) {
 	}
 	if o.DataDir != "" {
 		set("extensions::meshlens::data_dir", o.DataDir)
+		set("extensions::meshlens_log_storage/queue::directory", filepath.Join(o.DataDir, "queue"))
+		// A config of one's own may keep the file_storage queue.
 		set("extensions::file_storage/queue::directory", filepath.Join(o.DataDir, "queue"))
 		set("extensions::file_storage/queue::compaction::directory", filepath.Join(o.DataDir, "queue"))
+		uris = append(uris, "yaml:extensions::file_storage/queue::create_directory: true")
 	}
 	if o.DatabaseURL != "" {
 		set("extensions::meshlens::database_url", o.DatabaseURL)

@@ -12,7 +12,7 @@
 #   bench/collector/run.sh            # ROUNDS=3 SECS=20 RATE=10000
 #   ROUNDS=5 SECS=30 bench/collector/run.sh
 #
-# Needs bin/meshlens (make build) and PostgreSQL (MESHLENS_BENCH_DATABASE_URL, or
+# Builds bin/meshlens, and needs PostgreSQL (MESHLENS_BENCH_DATABASE_URL, or
 # 127.0.0.1:5432, where it creates and drops a database of its own).
 set -euo pipefail
 ROUNDS=${ROUNDS:-3}
@@ -22,7 +22,7 @@ cd "$(git rev-parse --show-toplevel)"
 GO=${GO:-go}
 mkdir -p bin/bench
 $GO build -o bin/bench/ ./bench/collector/stockcol ./bench/collector/load
-[ -x bin/meshlens ] || $GO build -o bin/meshlens ./cmd/meshlens
+$GO build -o bin/meshlens ./cmd/meshlens # always: a stale binary would be measured otherwise
 
 work=$(mktemp -d)
 db=""

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
@@ -20,6 +21,7 @@ import (
 	"github.com/meshlens/meshlens/collector/internal/spans"
 	"github.com/meshlens/meshlens/collector/meshlensextension"
 	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/spanrows"
 )
 
 const (
@@ -78,20 +80,31 @@ func (e *storeExporter) timed(ctx context.Context, kind string, fn func(context.
 	return err
 }
 
-func (e *storeExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
-	res := spans.Convert(td, e.redactor)
-	if res.Invalid > 0 {
-		e.health.Dropped.WithLabelValues(signalSpans, "invalid_id").Add(float64(res.Invalid))
+// spanRequestFrom converts arriving spans into a request (before the
+// sending queue).
+func (e *storeExporter) spanRequestFrom(_ context.Context, td ptrace.Traces) (xexporterhelper.Request, error) {
+	return newSpanRequest(td, e.redactor), nil
+}
+
+func (e *storeExporter) pushSpans(ctx context.Context, req xexporterhelper.Request) error {
+	r := req.(*spanRequest)
+	if r.invalid > 0 {
+		e.health.Dropped.WithLabelValues(signalSpans, "invalid_id").Add(float64(r.invalid))
+		e.addQueued(-r.invalid)
+		r.invalid = 0 // counted once, even if the write below is retried
 	}
-	if len(res.Spans) > 0 {
-		if err := e.timed(ctx, "spans", func(ctx context.Context) error { return e.st.WriteSpans(ctx, res.Spans) }); err != nil {
+	if r.n > 0 {
+		// PostgreSQL COPYs the rows as they are; SQLite gets them decoded.
+		write := func(ctx context.Context) error { return spanrows.Write(ctx, e.st, r.rows, r.n) }
+		if err := e.timed(ctx, "spans", write); err != nil {
 			return storeErr("spans", err)
 		}
 	}
-	if err := e.observe(ctx, res.Services, res.Edges); err != nil {
+	if err := e.observe(ctx, r.services, r.edges); err != nil {
 		return err
 	}
-	e.addQueued(-td.SpanCount())
+	e.addQueued(-r.n)
+	r.release() // written: the batch buffer serves the next batch
 	return nil
 }
 

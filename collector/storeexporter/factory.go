@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 
 	"github.com/meshlens/meshlens/collector/internal/spans"
 )
@@ -46,20 +47,24 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-func helperOptions(cfg *Config, e *storeExporter) []exporterhelper.Option {
+func helperOptions(cfg *Config, e *storeExporter, queue exporterhelper.Option) []exporterhelper.Option {
 	return []exporterhelper.Option{
 		exporterhelper.WithStart(e.start),
-		exporterhelper.WithQueue(cfg.QueueConfig),
+		queue,
 		exporterhelper.WithRetry(cfg.RetryConfig),
 		exporterhelper.WithTimeout(cfg.TimeoutConfig),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 	}
 }
 
+// createTraces makes the traces exporter on requests of its own
+// (spanRequest): spans are converted to store rows as they arrive, and the
+// queue and the batcher carry rows.
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
 	c := cfg.(*Config)
 	e := newStoreExporter(set, c, signalSpans)
-	inner, err := exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, helperOptions(c, e)...)
+	queue := xexporterhelper.WithQueueBatch(c.QueueConfig, xexporterhelper.QueueBatchSettings{Encoding: spanEncoding{redactor: e.redactor}})
+	inner, err := xexporterhelper.NewTracesRequest(ctx, set, e.spanRequestFrom, e.pushSpans, helperOptions(c, e, queue)...)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +74,7 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
 	c := cfg.(*Config)
 	e := newStoreExporter(set, c, signalHistograms)
-	inner, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, helperOptions(c, e)...)
+	inner, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, helperOptions(c, e, exporterhelper.WithQueue(c.QueueConfig))...)
 	if err != nil {
 		return nil, err
 	}

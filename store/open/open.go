@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshlens/meshlens/store"
 	"github.com/meshlens/meshlens/store/postgres"
+	"github.com/meshlens/meshlens/store/spanrows"
 	"github.com/meshlens/meshlens/store/sqlite"
 )
 
@@ -100,6 +101,12 @@ func startRetention(st store.Store, keep, every time.Duration, logger *slog.Logg
 		}
 	}()
 	return r
+}
+
+// WriteSpanRows passes rows on (spanrows.Writer), so that the store under
+// the retention loop still takes them as they are.
+func (r *retained) WriteSpanRows(ctx context.Context, rows []byte) error {
+	return spanrows.Write(ctx, r.Store, rows, 0)
 }
 
 // Close stops the retention loop and closes the store.

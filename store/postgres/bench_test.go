@@ -14,7 +14,7 @@ import (
 
 const ingestBatch = 1000
 
-func openBench(b *testing.B) (*postgres.Store, string) {
+func openBench(b testing.TB) (*postgres.Store, string) {
 	b.Helper()
 	url := migratedTB(b)
 	st, err := postgres.Open(context.Background(), postgres.Options{URL: url + "&pool_max_conns=4"})
@@ -71,11 +71,8 @@ func BenchmarkRawCopy(b *testing.B) {
 	b.ResetTimer()
 	t0 := time.Now()
 	for _, batch := range batches {
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"spans_raw"}, postgres.SpanColumns(), postgres.SpanRows(batch))
-			return err
-		})
-		if err != nil {
+		// One COPY statement is one transaction.
+		if _, err := conn.PgConn().CopyFrom(ctx, postgres.CopyStream(batch), postgres.CopySpansSQL("spans_raw")); err != nil {
 			b.Fatal(err)
 		}
 	}

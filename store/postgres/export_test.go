@@ -1,13 +1,20 @@
 package postgres
 
 import (
-	"github.com/jackc/pgx/v5"
+	"io"
 
 	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/spanrows"
 )
 
-// SpanColumns and SpanRows let the COPY baseline benchmark copy exactly the
-// rows WriteSpans copies.
-func SpanColumns() []string { return spanColumns }
+// CopyStream and CopySpansSQL let the COPY baseline benchmark copy exactly
+// the bytes WriteSpans copies.
+func CopyStream(spans []store.Span) io.Reader {
+	var b []byte
+	for i := range spans {
+		b = spanrows.AppendSpan(b, &spans[i])
+	}
+	return copyStream(b)
+}
 
-func SpanRows(spans []store.Span) pgx.CopyFromSource { return &spanRows{spans: spans, i: -1} }
+func CopySpansSQL(table string) string { return copySpansSQL(table) }

@@ -1,6 +1,7 @@
 // Package postgres is the PostgreSQL store, through pgx. Spans are written
-// with COPY into a per-session staging table and moved with INSERT ... ON
-// CONFLICT DO NOTHING, so a span sent twice is stored once. Spans and rollups
+// with binary COPY straight into their table; a batch holding a span stored
+// before goes through a per-session staging table and INSERT ... ON
+// CONFLICT DO NOTHING instead, so a span sent twice is stored once. Spans and rollups
 // live in daily range partitions that the store creates ahead of need and
 // drops whole for retention. The schema comes from migrations/ and is
 // applied by `meshlens migrate up`; Open refuses a schema it does not know.
@@ -65,6 +66,9 @@ type Store struct {
 
 	mu   sync.Mutex
 	days map[int64]bool // days (Unix day numbers) whose partitions exist
+
+	opsMu sync.Mutex
+	ops   map[string]struct{} // operations written (writeOperations), appendOpKey form
 }
 
 var _ store.Store = (*Store)(nil)

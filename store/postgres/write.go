@@ -1,107 +1,201 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/spanrows"
 )
 
-var spanColumns = []string{"trace_id", "span_id", "parent_span_id", "service", "name", "kind", "start_ns",
-	"duration_ns", "status_code", "status_msg", "request_id", "attributes"}
-
-// createStaging makes the session's staging table once per connection; it
-// empties itself at every commit.
+// createStaging makes the session's staging table, once per connection
+// (stagingKey in the connection's CustomData); it empties itself at every
+// commit.
 const createStaging = `CREATE TEMP TABLE IF NOT EXISTS spans_staging (LIKE spans) ON COMMIT DELETE ROWS`
 
+const stagingKey = "meshlens.spans_staging"
+
 // WriteSpans stores spans; a span already stored (same trace ID, span ID and
-// start) is left as it is. The spans are copied into the session's staging
-// table with binary COPY and moved into the partitions with one INSERT ...
-// ON CONFLICT DO NOTHING, in one transaction.
+// start) is left as it is. The spans are encoded as rows (spanrows) and
+// written as WriteSpanRows writes them.
 func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
-	var days []int64
-	last := int64(-1 << 62)
-	for i := range spans {
-		if d := dayOfNanos(spans[i].Start.UnixNano()); d != last {
-			days = append(days, d)
-			last = d
+	buf := copyBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= maxPooledCopyBuf {
+			copyBufs.Put(buf)
 		}
+	}()
+	b := slices.Grow((*buf)[:0], len(spans)*encodedSpanGuess)
+	for i := range spans {
+		b = spanrows.AppendSpan(b, &spans[i])
 	}
-	if err := s.ensureDays(ctx, days); err != nil {
+	*buf = b
+	return s.WriteSpanRows(ctx, b)
+}
+
+// WriteSpanRows stores spans encoded as rows (spanrows); a span already
+// stored (same trace ID, span ID and start) is left as it is.
+//
+// The rows are COPYed as they are straight into the partitioned spans
+// table: one statement, one round trip, no per-row work in the store but
+// finding the days and operations they hold. A span stored before (a replay
+// of a batch after a crash or a lost answer) makes that COPY fail on the
+// primary key, and nothing of it is kept; the batch then goes the slower
+// way: COPY into the session's staging table and one INSERT ... ON CONFLICT
+// DO NOTHING into the partitions, in one transaction.
+func (s *Store) WriteSpanRows(ctx context.Context, rows []byte) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n, days, fresh, err := s.scanRows(rows)
+	if err != nil {
 		return fmt.Errorf("postgres store: write spans: %w", err)
 	}
-	err := s.writeSpans(ctx, spans)
+	if err := s.ensureDays(ctx, days); err != nil {
+		return fmt.Errorf("postgres store: write %d spans: %w", n, err)
+	}
+	if err := s.writeOperations(ctx, fresh); err != nil {
+		return fmt.Errorf("postgres store: write %d spans: operations: %w", n, err)
+	}
+	err = s.copySpans(ctx, rows)
 	if isNoPartition(err) {
 		// Another collector dropped a day this one thought was there.
 		s.forgetDays()
 		if err = s.ensureDays(ctx, days); err == nil {
-			err = s.writeSpans(ctx, spans)
+			err = s.copySpans(ctx, rows)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("postgres store: write %d spans: %w", len(spans), err)
+		return fmt.Errorf("postgres store: write %d spans: %w", n, err)
 	}
 	return nil
 }
 
-func (s *Store) writeSpans(ctx context.Context, spans []store.Span) error {
-	type op struct{ service, name, kind string }
-	ops := map[op]struct{}{}
-	for i := range spans {
-		ops[op{clean(spans[i].Service), clean(spans[i].Name), clean(spans[i].Kind)}] = struct{}{}
+// scanRows counts the rows and finds the days they fall in and the
+// operations this store has not written yet (opKey form).
+func (s *Store) scanRows(rows []byte) (n int, days []int64, fresh []string, err error) {
+	last := int64(-1 << 62)
+	var key, prev []byte
+	s.opsMu.Lock()
+	defer s.opsMu.Unlock()
+	for len(rows) > 0 {
+		var r spanrows.Row
+		r, rows, err = spanrows.Next(rows)
+		if err != nil {
+			return n, nil, nil, err
+		}
+		n++
+		if d := dayOfNanos(r.Int8(spanrows.StartNanos)); d != last && !slices.Contains(days, d) {
+			days = append(days, d)
+			last = d
+		}
+		key = appendOpKey(key[:0], r[spanrows.Service], r[spanrows.Name], r[spanrows.Kind])
+		if bytes.Equal(key, prev) {
+			continue
+		}
+		prev = append(prev[:0], key...)
+		if _, ok := s.ops[string(key)]; ok {
+			continue
+		}
+		if !slices.Contains(fresh, string(key)) {
+			fresh = append(fresh, string(key))
+		}
 	}
-	var opService, opName, opKind []string
-	for o := range ops {
-		opService, opName, opKind = append(opService, o.service), append(opName, o.name), append(opKind, o.kind)
+	return n, days, fresh, nil
+}
+
+// appendOpKey is an operation as one string: service, name and kind
+// separated by NUL, which cleaned text never holds.
+func appendOpKey(b, service, name, kind []byte) []byte {
+	b = append(b, service...)
+	b = append(b, 0)
+	b = append(b, name...)
+	b = append(b, 0)
+	return append(b, kind...)
+}
+
+// copySpans COPYs rows into spans, or, when some are stored already,
+// through the staging table.
+func (s *Store) copySpans(ctx context.Context, rows []byte) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, createStaging); err != nil {
+	defer conn.Release()
+	pc := conn.Conn().PgConn()
+	_, err = pc.CopyFrom(ctx, copyStream(rows), copySpansSQL("spans"))
+	if !isStoredAlready(err) {
+		if err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+		return nil
+	}
+	if pc.CustomData()[stagingKey] == nil {
+		if _, err := pc.Exec(ctx, createStaging).ReadAll(); err != nil {
 			return fmt.Errorf("staging table: %w", err)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spans_staging"}, spanColumns, &spanRows{spans: spans, i: -1}); err != nil {
+		pc.CustomData()[stagingKey] = true
+	}
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, copyStream(rows), copySpansSQL("spans_staging")); err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO spans SELECT * FROM spans_staging ORDER BY trace_id, span_id ON CONFLICT DO NOTHING`); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO operations (service, name, kind)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS u(s, n, k) ORDER BY s, n, k ON CONFLICT DO NOTHING`, opService, opName, opKind); err != nil {
-			return fmt.Errorf("operations: %w", err)
-		}
 		return nil
 	})
 }
 
-// spanRows feeds spans to COPY, reusing one row slice.
-type spanRows struct {
-	spans []store.Span
-	i     int
-	row   [12]any
-	attrs map[string]string
+// isStoredAlready reports whether a COPY into spans failed because a span
+// of it is stored already (unique_violation), or on a lock cycle with
+// another writer of the same spans (deadlock_detected).
+func isStoredAlready(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "40P01")
 }
 
-func (r *spanRows) Next() bool { r.i++; return r.i < len(r.spans) }
+// maxKnownOperations bounds the memory of operations written.
+const maxKnownOperations = 100_000
 
-func (r *spanRows) Values() ([]any, error) {
-	sp := &r.spans[r.i]
-	r.row = [12]any{clean(sp.TraceID), clean(sp.SpanID), clean(sp.ParentSpanID), clean(sp.Service), clean(sp.Name),
-		clean(sp.Kind), sp.Start.UnixNano(), int64(sp.Duration), clean(sp.StatusCode), clean(sp.StatusMsg),
-		clean(sp.RequestID), nil}
-	if len(sp.Attributes) > 0 {
-		r.row[11] = cleanMap(sp.Attributes)
+// writeOperations writes operations (opKey form) and remembers them:
+// operations are never deleted, so one written once is not sent again.
+func (s *Store) writeOperations(ctx context.Context, fresh []string) error {
+	if len(fresh) == 0 {
+		return nil
 	}
-	return r.row[:], nil
+	opService, opName, opKind := make([]string, 0, len(fresh)), make([]string, 0, len(fresh)), make([]string, 0, len(fresh))
+	for _, k := range fresh {
+		parts := strings.SplitN(k, "\x00", 3)
+		opService, opName, opKind = append(opService, parts[0]), append(opName, parts[1]), append(opKind, parts[2])
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO operations (service, name, kind)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS u(s, n, k) ORDER BY s, n, k ON CONFLICT DO NOTHING`,
+		opService, opName, opKind); err != nil {
+		return err
+	}
+	s.opsMu.Lock()
+	defer s.opsMu.Unlock()
+	if s.ops == nil || len(s.ops)+len(fresh) > maxKnownOperations {
+		s.ops = map[string]struct{}{}
+	}
+	for _, k := range fresh {
+		s.ops[k] = struct{}{}
+	}
+	return nil
 }
-
-func (r *spanRows) Err() error { return nil }
 
 // clean makes s storable as PostgreSQL text: NUL bytes are dropped and
 // invalid UTF-8 replaced, so one malformed span cannot fail a batch forever.
@@ -111,19 +205,6 @@ func clean(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
-}
-
-func cleanMap(m map[string]string) map[string]string {
-	for k, v := range m {
-		if clean(k) != k || clean(v) != v {
-			out := make(map[string]string, len(m))
-			for k, v := range m {
-				out[clean(k)] = clean(v)
-			}
-			return out
-		}
-	}
-	return m
 }
 
 type rollupID struct {

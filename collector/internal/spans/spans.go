@@ -5,8 +5,12 @@
 package spans
 
 import (
+	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -37,7 +41,7 @@ var PeerKeys = []string{"meshlens.peer.service", "meshlens.peer", "peer.service"
 
 // Redactor removes credentials from attributes.
 type Redactor struct {
-	suffixes []string
+	suffixes []string // lowercased
 }
 
 // NewRedactor returns a Redactor removing keys that end in one of suffixes.
@@ -49,8 +53,33 @@ func NewRedactor(suffixes []string) *Redactor {
 	return r
 }
 
-// Redacted reports whether an attribute key must not be stored.
+// Redacted reports whether an attribute key must not be stored: the key is
+// one of the suffixes, or ends in "." or "_" and one of them, compared
+// without regard to case. It runs for every attribute of every span, so an
+// ASCII key (all real ones) is matched in place: for each suffix one length
+// check, one separator byte and, only then, a case-insensitive compare; no
+// string is built.
 func (r *Redactor) Redacted(key string) bool {
+	for i := 0; i < len(key); i++ {
+		if key[i] >= utf8.RuneSelf {
+			return r.redactedFolded(key)
+		}
+	}
+	for _, s := range r.suffixes {
+		n := len(key) - len(s)
+		if n < 0 || (n > 0 && key[n-1] != '.' && key[n-1] != '_') {
+			continue
+		}
+		if asciiEqualLower(key[n:], s) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactedFolded is Redacted for keys with non-ASCII bytes, whose lower
+// case may differ in length (strings.ToLower maps the Kelvin sign to k).
+func (r *Redactor) redactedFolded(key string) bool {
 	k := strings.ToLower(key)
 	for _, s := range r.suffixes {
 		if k == s || strings.HasSuffix(k, "."+s) || strings.HasSuffix(k, "_"+s) {
@@ -58,6 +87,24 @@ func (r *Redactor) Redacted(key string) bool {
 		}
 	}
 	return false
+}
+
+// asciiEqualLower reports whether the ASCII string a equals lower once
+// lowercased; lower is already lower case.
+func asciiEqualLower(a, lower string) bool {
+	if len(a) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Result is what one OTLP payload yields.
@@ -75,52 +122,16 @@ type Result struct {
 // edge peer → service. Peers seen only here have HasProxy false.
 func Convert(td ptrace.Traces, red *Redactor) Result {
 	var res Result
-	res.Spans = make([]store.Span, 0, td.SpanCount())
-	services := map[string]*store.Service{}
-	edges := map[[2]string]*store.Edge{}
-	see := func(name string, t time.Time) {
-		if name == "" || name == "unknown" {
-			return
-		}
-		s, ok := services[name]
-		if !ok {
-			services[name] = &store.Service{Name: name, FirstSeen: t, LastSeen: t}
-			return
-		}
-		if t.Before(s.FirstSeen) {
-			s.FirstSeen = t
-		}
-		if t.After(s.LastSeen) {
-			s.LastSeen = t
-		}
-	}
-	edge := func(caller, callee string, t time.Time) {
-		if caller == "" || callee == "" || caller == "unknown" || callee == "unknown" || caller == callee {
-			return
-		}
-		see(caller, t)
-		see(callee, t)
-		k := [2]string{caller, callee}
-		e, ok := edges[k]
-		if !ok {
-			edges[k] = &store.Edge{Caller: caller, Callee: callee, FirstSeen: t, LastSeen: t}
-			return
-		}
-		if t.Before(e.FirstSeen) {
-			e.FirstSeen = t
-		}
-		if t.After(e.LastSeen) {
-			e.LastSeen = t
-		}
-	}
-
+	n := td.SpanCount()
+	res.Spans = make([]store.Span, 0, n)
+	// The IDs' hex and the attribute values rendered from numbers go into
+	// one buffer for the whole payload instead of a string each.
+	a := arena{buf: make([]byte, 0, n*(32+16+16+8))}
+	var d discoveries
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		service := "unknown"
-		if v, ok := rs.Resource().Attributes().Get("service.name"); ok && v.Str() != "" {
-			service = v.Str()
-		}
+		service := serviceName(rs)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j).Spans()
@@ -130,37 +141,117 @@ func Convert(td ptrace.Traces, red *Redactor) Result {
 					res.Invalid++
 					continue
 				}
-				s := convertSpan(sp, service, red)
+				s := convertSpan(sp, service, red, &a)
 				res.Spans = append(res.Spans, s)
-				see(service, s.Start)
-				peer := firstStr(sp.Attributes(), PeerKeys)
-				switch sp.Kind() {
-				case ptrace.SpanKindClient, ptrace.SpanKindProducer:
-					edge(service, peer, s.Start)
-				case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
-					edge(peer, service, s.Start)
-				}
+				d.span(sp, service, s.Start)
 			}
 		}
 	}
-	for _, s := range services {
-		res.Services = append(res.Services, *s)
-	}
-	for _, e := range edges {
-		res.Edges = append(res.Edges, *e)
-	}
+	res.Services, res.Edges = d.result()
 	return res
 }
 
-func convertSpan(sp ptrace.Span, service string, red *Redactor) store.Span {
+func serviceName(rs ptrace.ResourceSpans) string {
+	if v, ok := rs.Resource().Attributes().Get("service.name"); ok && v.Str() != "" {
+		return v.Str()
+	}
+	return "unknown"
+}
+
+// discoveries collects the services and edges spans reveal.
+type discoveries struct {
+	services map[string]*store.Service
+	edges    map[[2]string]*store.Edge
+	last     *store.Service // the service of the span before, most often the same
+}
+
+// span notes one span's service and, for a client or server span with a
+// known peer, the edge.
+func (d *discoveries) span(sp ptrace.Span, service string, start time.Time) {
+	d.see(service, start)
+	peer := firstStr(sp.Attributes(), PeerKeys)
+	if peer == "" {
+		return
+	}
+	switch sp.Kind() {
+	case ptrace.SpanKindClient, ptrace.SpanKindProducer:
+		d.edge(service, peer, start)
+	case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
+		d.edge(peer, service, start)
+	}
+}
+
+func (d *discoveries) see(name string, t time.Time) {
+	if name == "" || name == "unknown" {
+		return
+	}
+	s := d.last
+	if s == nil || s.Name != name {
+		var ok bool
+		if s, ok = d.services[name]; !ok {
+			if d.services == nil {
+				d.services = map[string]*store.Service{}
+			}
+			name = strings.Clone(name) // kept past the payload
+			s = &store.Service{Name: name, FirstSeen: t, LastSeen: t}
+			d.services[name] = s
+		}
+		d.last = s
+	}
+	if t.Before(s.FirstSeen) {
+		s.FirstSeen = t
+	}
+	if t.After(s.LastSeen) {
+		s.LastSeen = t
+	}
+}
+
+func (d *discoveries) edge(caller, callee string, t time.Time) {
+	if caller == "" || callee == "" || caller == "unknown" || callee == "unknown" || caller == callee {
+		return
+	}
+	d.see(caller, t)
+	d.see(callee, t)
+	k := [2]string{caller, callee}
+	e, ok := d.edges[k]
+	if !ok {
+		if d.edges == nil {
+			d.edges = map[[2]string]*store.Edge{}
+		}
+		k = [2]string{strings.Clone(caller), strings.Clone(callee)}
+		d.edges[k] = &store.Edge{Caller: k[0], Callee: k[1], FirstSeen: t, LastSeen: t}
+		return
+	}
+	if t.Before(e.FirstSeen) {
+		e.FirstSeen = t
+	}
+	if t.After(e.LastSeen) {
+		e.LastSeen = t
+	}
+}
+
+func (d *discoveries) result() ([]store.Service, []store.Edge) {
+	var ss []store.Service
+	var es []store.Edge
+	for _, s := range d.services {
+		ss = append(ss, *s)
+	}
+	for _, e := range d.edges {
+		es = append(es, *e)
+	}
+	return ss, es
+}
+
+func convertSpan(sp ptrace.Span, service string, red *Redactor, a *arena) store.Span {
 	start := sp.StartTimestamp().AsTime().UTC()
 	var dur time.Duration
 	if end := sp.EndTimestamp(); end > sp.StartTimestamp() {
 		dur = end.AsTime().Sub(start)
 	}
+	tid, sid := sp.TraceID(), sp.SpanID()
 	s := store.Span{
-		TraceID:    sp.TraceID().String(),
-		SpanID:     sp.SpanID().String(),
+		TraceID:    a.hex(tid[:]),
+		SpanID:     a.hex(sid[:]),
 		Service:    service,
 		Name:       sp.Name(),
 		Kind:       kind(sp.Kind()),
@@ -170,19 +261,55 @@ func convertSpan(sp ptrace.Span, service string, red *Redactor) store.Span {
 		StatusMsg:  sp.Status().Message(),
 	}
 	if p := sp.ParentSpanID(); !p.IsEmpty() {
-		s.ParentSpanID = p.String()
+		s.ParentSpanID = a.hex(p[:])
 	}
 	attrs := sp.Attributes()
 	s.Attributes = make(map[string]string, attrs.Len())
-	attrs.Range(func(k string, v pcommon.Value) bool {
+	for k, v := range attrs.All() {
 		if red.Redacted(k) {
-			return true
+			continue
 		}
-		s.Attributes[k] = v.AsString()
-		return true
-	})
+		s.Attributes[k] = a.str(v)
+	}
 	s.RequestID = firstStr(attrs, RequestIDKeys)
 	return s
+}
+
+// arena holds the strings Convert renders for one payload in one buffer.
+// Each string is a view of bytes written once and never again (append only
+// writes past them; a grown buffer leaves the old one to the strings that
+// point into it).
+type arena struct{ buf []byte }
+
+func (a *arena) view(from int) string { return unsafeString(a.buf[from:]) }
+
+// unsafeString is b as a string, without a copy: b must not change while
+// the string is used.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func (a *arena) hex(b []byte) string {
+	from := len(a.buf)
+	a.buf = hex.AppendEncode(a.buf, b)
+	return a.view(from)
+}
+
+// str is v.AsString(), with integers rendered into the arena.
+func (a *arena) str(v pcommon.Value) string {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return v.Str()
+	case pcommon.ValueTypeInt:
+		from := len(a.buf)
+		a.buf = strconv.AppendInt(a.buf, v.Int(), 10)
+		return a.view(from)
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return "true"
+		}
+		return "false"
+	default:
+		return v.AsString()
+	}
 }
 
 // firstStr returns the first non-empty value among keys; a slice value
