@@ -57,11 +57,19 @@ func (e *storeExporter) start(_ context.Context, host component.Host) error {
 	return nil
 }
 
-// enqueued and written keep meshlens_collector_queue_length.
+// enqueued and written keep meshlens_collector_queue_length. The count
+// never goes below zero: after a restart the queue replays a backlog this
+// process never counted in, and writing it must not hide what comes next.
 func (e *storeExporter) addQueued(n int) {
-	v := e.queued.Add(int64(n))
-	if e.health != nil {
-		e.health.QueueLength.WithLabelValues(e.signal).Set(float64(max(v, 0)))
+	for {
+		old := e.queued.Load()
+		v := max(old+int64(n), 0)
+		if e.queued.CompareAndSwap(old, v) {
+			if e.health != nil {
+				e.health.QueueLength.WithLabelValues(e.signal).Set(float64(v))
+			}
+			return
+		}
 	}
 }
 
