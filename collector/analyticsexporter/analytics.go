@@ -62,7 +62,7 @@ type analytics struct {
 	// waiting holds the latest exemplar of hop keys that have spans but
 	// no series yet (a proxy sends spans at once and histograms every
 	// interval), so the series starts with it.
-	waiting       map[model.HopKey]pendingExemplar
+	waiting       map[model.HopKey]exemplar
 	waitingPruned time.Time
 	faster        map[fasterKey][]uint64
 	minutes       map[time.Time]map[gaugeKey]*hdr.Packed
@@ -74,7 +74,7 @@ func newAnalytics(set exporter.Settings, cfg *Config, hooks []ServiceHook, relea
 	a := &analytics{
 		cfg: cfg, set: set, release: release, now: time.Now,
 		series:  map[model.HopKey]*hopSeries{},
-		waiting: map[model.HopKey]pendingExemplar{},
+		waiting: map[model.HopKey]exemplar{},
 		faster:  map[fasterKey][]uint64{},
 		minutes: map[time.Time]map[gaugeKey]*hdr.Packed{},
 		disc:    newDiscovery(set.Logger, hooks),
@@ -229,7 +229,7 @@ func (a *analytics) Add(hops []decodedHop) {
 			}
 			a.series[h.Key] = s
 			if e, ok := a.waiting[h.Key]; ok {
-				s.total.setExemplar(e.traceID, e.seconds, e.at)
+				s.total.exemplar = e
 				delete(a.waiting, h.Key)
 			}
 		}
@@ -334,11 +334,14 @@ func (a *analytics) exactMinute(now time.Time) (time.Time, map[gaugeKey]*hdr.Pac
 }
 
 func (a *analytics) consumeTraces(_ context.Context, td ptrace.Traces) error {
-	type ex struct {
-		key model.HopKey
-		pendingExemplar
-	}
-	var exs []ex
+	// A request's spans are gathered first, outside the lock: each service
+	// and edge once with the span times it covers, and each hop key once
+	// with its latest exemplar (a series keeps only its latest).
+	var (
+		hops    map[model.HopKey]*hopSpans
+		lastKey model.HopKey
+		last    *hopSpans
+	)
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -346,46 +349,81 @@ func (a *analytics) consumeTraces(_ context.Context, td ptrace.Traces) error {
 		if v, ok := rs.Resource().Attributes().Get("service.name"); ok {
 			service = v.Str()
 		}
+		var seen timeSpan
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
-				key, ok := hopKeyOf(service, sp)
 				at := sp.StartTimestamp().AsTime()
-				a.disc.see(service, false, at)
+				seen.add(at)
+				key, ok := hopKeyOf(service, sp)
 				if !ok {
 					continue
 				}
-				caller, callee := key.Edge()
-				a.disc.seeEdge(caller, callee, at)
+				if last == nil || key != lastKey {
+					if hops == nil {
+						hops = map[model.HopKey]*hopSpans{}
+					}
+					last = hops[key]
+					if last == nil {
+						last = &hopSpans{}
+						hops[key] = last
+					}
+					lastKey = key
+				}
+				last.seen.add(at)
 				if sp.TraceID().IsEmpty() || sp.EndTimestamp() <= sp.StartTimestamp() {
 					continue
 				}
-				exs = append(exs, ex{key, pendingExemplar{sp.TraceID().String(), sp.EndTimestamp().AsTime().Sub(at).Seconds(), sp.EndTimestamp().AsTime()}})
+				end := sp.EndTimestamp().AsTime()
+				last.exemplar = exemplar{traceID: sp.TraceID(), seconds: end.Sub(at).Seconds(), at: end}
 			}
 		}
+		if !seen.first.IsZero() {
+			a.disc.see(service, false, seen.first)
+			a.disc.see(service, false, seen.last)
+		}
 	}
-	if len(exs) == 0 {
+	for key, h := range hops {
+		caller, callee := key.Edge()
+		a.disc.seeEdge(caller, callee, h.seen.first)
+		a.disc.seeEdge(caller, callee, h.seen.last)
+	}
+	if len(hops) == 0 {
 		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, e := range exs {
-		if s, ok := a.series[e.key]; ok {
-			s.total.setExemplar(e.traceID, e.seconds, e.at)
+	for key, h := range hops {
+		if !h.exemplar.valid() {
+			continue
+		}
+		if s, ok := a.series[key]; ok {
+			s.total.exemplar = h.exemplar
 		} else {
-			a.wait(e.key, e.pendingExemplar)
+			a.wait(key, h.exemplar)
 		}
 	}
 	return nil
 }
 
-// pendingExemplar is a span's exemplar for a series that does not exist yet.
-type pendingExemplar struct {
-	traceID string
-	seconds float64
-	at      time.Time
+// hopSpans is what one request's spans of a hop key tell.
+type hopSpans struct {
+	seen     timeSpan
+	exemplar exemplar // the latest span's; none when no span had a trace
+}
+
+// timeSpan is the earliest and latest of the times added to it.
+type timeSpan struct{ first, last time.Time }
+
+func (t *timeSpan) add(at time.Time) {
+	if t.first.IsZero() || at.Before(t.first) {
+		t.first = at
+	}
+	if at.After(t.last) {
+		t.last = at
+	}
 }
 
 // maxWaiting bounds the exemplars kept for hop keys without a series; a key
@@ -398,7 +436,7 @@ const (
 
 // wait keeps e as the latest exemplar of key until its series starts.
 // Called with a.mu held.
-func (a *analytics) wait(key model.HopKey, e pendingExemplar) {
+func (a *analytics) wait(key model.HopKey, e exemplar) {
 	if _, ok := a.waiting[key]; !ok && len(a.waiting) >= maxWaiting {
 		// Full: let go of stale keys, at most once a minute, so a flood of
 		// new keys costs no scan per span.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meshlens/meshlens/hdr"
@@ -55,7 +56,25 @@ type promHistogram struct {
 	classic []uint64 // non-cumulative counts per classic bound; above the last: only in count
 	created time.Time
 
-	exemplar *dto.Exemplar
+	exemplar exemplar // the latest span's, if any
+}
+
+// exemplar is a span's trace ID and latency, kept as plain values: the
+// Prometheus form is built only when a scrape asks for it.
+type exemplar struct {
+	traceID pcommon.TraceID
+	seconds float64
+	at      time.Time // the span's end
+}
+
+func (e exemplar) valid() bool { return !e.at.IsZero() }
+
+func (e exemplar) dto() *dto.Exemplar {
+	return &dto.Exemplar{
+		Label:     []*dto.LabelPair{{Name: ptr("trace_id"), Value: ptr(e.traceID.String())}},
+		Value:     ptr(e.seconds),
+		Timestamp: timestamppb.New(e.at),
+	}
 }
 
 func newPromHistogram(schema int32, nClassic int, now time.Time) *promHistogram {
@@ -175,15 +194,6 @@ func (h *promHistogram) halve() {
 	h.schema--
 }
 
-// setExemplar keeps the latest exemplar of the series.
-func (h *promHistogram) setExemplar(traceID string, seconds float64, at time.Time) {
-	h.exemplar = &dto.Exemplar{
-		Label:     []*dto.LabelPair{{Name: ptr("trace_id"), Value: ptr(traceID)}},
-		Value:     ptr(seconds),
-		Timestamp: timestamppb.New(at),
-	}
-}
-
 func ptr[T any](v T) *T { return &v }
 
 // write fills a dto.Histogram with both the classic buckets and the native
@@ -198,12 +208,16 @@ func (h *promHistogram) write(boundsSeconds []float64) *dto.Histogram {
 		ZeroCount:        ptr(uint64(0)),
 		CreatedTimestamp: timestamppb.New(h.created),
 	}
+	var ex *dto.Exemplar
+	if h.exemplar.valid() {
+		ex = h.exemplar.dto()
+	}
 	var cum uint64
 	for i, b := range boundsSeconds {
 		cum += h.classic[i]
 		bk := &dto.Bucket{CumulativeCount: ptr(cum), UpperBound: ptr(b)}
-		if h.exemplar != nil && h.exemplar.GetValue() <= b && (i == 0 || h.exemplar.GetValue() > boundsSeconds[i-1]) {
-			bk.Exemplar = h.exemplar
+		if ex != nil && ex.GetValue() <= b && (i == 0 || ex.GetValue() > boundsSeconds[i-1]) {
+			bk.Exemplar = ex
 		}
 		out.Bucket = append(out.Bucket, bk)
 	}
@@ -230,8 +244,8 @@ func (h *promHistogram) write(boundsSeconds []float64) *dto.Histogram {
 		// from a classic-only one.
 		out.PositiveSpan = []*dto.BucketSpan{{Offset: ptr(int32(0)), Length: ptr(uint32(0))}}
 	}
-	if h.exemplar != nil {
-		out.Exemplars = []*dto.Exemplar{h.exemplar}
+	if ex != nil {
+		out.Exemplars = []*dto.Exemplar{ex}
 	}
 	return out
 }
