@@ -103,7 +103,9 @@ func (e *storeExporter) pushSpans(ctx context.Context, req xexporterhelper.Reque
 	}
 	if r.n > 0 {
 		// PostgreSQL COPYs the rows as they are; SQLite gets them decoded.
-		write := func(ctx context.Context) error { return spanrows.Write(ctx, e.st, r.rows, r.n) }
+		write := func(ctx context.Context) error {
+			return spanrows.Write(ctx, e.st, spanrows.Batch{Rows: r.rows, N: r.n, Summary: r.sum})
+		}
 		if err := e.timed(ctx, "spans", write); err != nil {
 			return storeErr("spans", err)
 		}

@@ -37,6 +37,7 @@ type spanRequest struct {
 	frame    []byte
 	n        int // rows
 	invalid  int // spans left out for an empty ID, counted when written
+	sum      spanrows.Summary
 	services []store.Service
 	edges    []store.Edge
 }
@@ -68,6 +69,7 @@ func (r *spanRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhel
 		*r.buf = r.rows
 		r.n += o.n
 		r.invalid += o.invalid
+		r.sum.Merge(o.sum)
 		r.services = mergeServices(r.services, o.services)
 		r.edges = mergeEdges(r.edges, o.edges)
 		o.release()
@@ -98,7 +100,9 @@ func (r *spanRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhel
 			}
 			cut, taken, rest = end, taken+1, next
 		}
-		out = append(out, &spanRequest{rows: r.rows[:cut:cut], n: taken})
+		// Each part takes the whole summary (see spanrows.Summary).
+		sum := spanrows.Summary{Days: slices.Clip(r.sum.Days), Ops: slices.Clip(r.sum.Ops)}
+		out = append(out, &spanRequest{rows: r.rows[:cut:cut], n: taken, sum: sum})
 		r.rows, r.n = r.rows[cut:], r.n-taken
 		r.buf = nil // shared now: left to the garbage collector
 	}
@@ -187,14 +191,16 @@ func maxTime(a, b time.Time) time.Time {
 
 // spanEncoding is how the persistent queue stores a span request:
 //
-//	"\x00MLS" and a format version (1: the rows of spanrows as of
-//	migrations/0001)
+//	"\x00MLS" and a format version (the rows of spanrows as of
+//	migrations/0001; 1: without the summary, 2: with it)
 //	the rows
 //	the rest of the request:
 //	    uvarint rows, uvarint invalid spans
 //	    uvarint services, each: name, first and last seen (varint Unix
 //	        ns), a byte has_proxy
 //	    uvarint edges, each: caller, callee, first and last seen
+//	    (version 2) the rows' spanrows.Summary: uvarint days, each a
+//	        varint; uvarint operations, each: service, name, kind
 //	uint32 little-endian: the length of the rest of the request
 //
 // Strings are a uvarint length and the bytes. The rest comes after the rows
@@ -206,7 +212,11 @@ type spanEncoding struct {
 	redactor *spans.Redactor
 }
 
-var spanMagic = []byte("\x00MLS\x01")
+var spanMagic = []byte("\x00MLS\x02")
+
+// spanMagicV1 starts requests queued by a build that kept no summary: the
+// store reads it off their rows.
+var spanMagicV1 = []byte("\x00MLS\x01")
 
 func (spanEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]byte, error) {
 	r, ok := req.(*spanRequest)
@@ -244,6 +254,16 @@ func (spanEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]b
 		b = binary.AppendVarint(b, e.FirstSeen.UnixNano())
 		b = binary.AppendVarint(b, e.LastSeen.UnixNano())
 	}
+	b = binary.AppendUvarint(b, uint64(len(r.sum.Days)))
+	for _, d := range r.sum.Days {
+		b = binary.AppendVarint(b, d)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.sum.Ops)))
+	for _, op := range r.sum.Ops {
+		b = appendString(b, op.Service)
+		b = appendString(b, op.Name)
+		b = appendString(b, op.Kind)
+	}
 	return binary.LittleEndian.AppendUint32(b, uint32(len(b)-at)), nil
 }
 
@@ -263,7 +283,8 @@ var errBadSpanRequest = errors.New("meshlens_store: queued span request is corru
 // Unmarshal takes the rows as a view of data, without copying them.
 func (enc spanEncoding) Unmarshal(data []byte) (context.Context, xexporterhelper.Request, error) {
 	ctx := context.Background()
-	if !bytes.HasPrefix(data, spanMagic) {
+	v2 := bytes.HasPrefix(data, spanMagic)
+	if !v2 && !bytes.HasPrefix(data, spanMagicV1) {
 		return enc.fromTraces(data)
 	}
 	if len(data) < len(spanMagic)+4 {
@@ -282,6 +303,14 @@ func (enc spanEncoding) Unmarshal(data []byte) (context.Context, xexporterhelper
 	}
 	for range d.count() {
 		r.edges = append(r.edges, store.Edge{Caller: d.string(), Callee: d.string(), FirstSeen: d.time(), LastSeen: d.time()})
+	}
+	if v2 {
+		for range d.count() {
+			r.sum.Days = append(r.sum.Days, d.varint())
+		}
+		for range d.count() {
+			r.sum.Ops = append(r.sum.Ops, spanrows.Op{Service: d.string(), Name: d.string(), Kind: d.string()})
+		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errBadSpanRequest
@@ -312,7 +341,7 @@ func newSpanRequest(td ptrace.Traces, red *spans.Redactor) *spanRequest {
 	b := make([]byte, len(spanMagic), len(spanMagic)+td.SpanCount()*spans.RowGuess+256)
 	copy(b, spanMagic)
 	res := spans.ConvertRows(td, red, b)
-	return &spanRequest{frame: res.Data, rows: res.Data[len(spanMagic):], n: res.N, invalid: res.Invalid, services: res.Services, edges: res.Edges}
+	return &spanRequest{frame: res.Data, rows: res.Data[len(spanMagic):], n: res.N, invalid: res.Invalid, sum: res.Summary, services: res.Services, edges: res.Edges}
 }
 
 type decoder struct {
@@ -347,13 +376,21 @@ func (d *decoder) count() int {
 	return int(v)
 }
 
-func (d *decoder) time() time.Time {
+func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.fail()
-		return time.Time{}
+		return 0
 	}
 	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) time() time.Time {
+	v := d.varint()
+	if d.err != nil {
+		return time.Time{}
+	}
 	return time.Unix(0, v).UTC()
 }
 

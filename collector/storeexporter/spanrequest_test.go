@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -90,6 +91,11 @@ func TestSpanEncodingRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(decodeRows(t, g), want) {
 		t.Error("rows changed in the round trip")
 	}
+	wantSum := spanrows.Summary{Days: []int64{spanrows.Day(time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC).UnixNano())},
+		Ops: []spanrows.Op{{Service: "web", Name: "op", Kind: "client"}}}
+	if !reflect.DeepEqual(r.sum, wantSum) || !reflect.DeepEqual(g.sum, wantSum) {
+		t.Errorf("summary %+v, after the round trip %+v, want %+v", r.sum, g.sum, wantSum)
+	}
 	for cut := len(spanMagic); cut < len(b); cut++ {
 		if _, _, err := enc.Unmarshal(b[:cut]); err == nil {
 			t.Fatalf("a request cut to %d of %d bytes decodes", cut, len(b))
@@ -129,6 +135,24 @@ func TestSpanEncodingReadsQueuedTraces(t *testing.T) {
 		if g := got.(*spanRequest); g.invalid != 1 || !reflect.DeepEqual(decodeRows(t, g), want) {
 			t.Errorf("%s: %d invalid, rows differ", name, g.invalid)
 		}
+	}
+	// Version 1 (no summary): the rows are read on, the summary left to the
+	// store. Built from version 2 without its summary's two zero counts.
+	noSum := *newSpanRequest(td, red)
+	noSum.frame, noSum.sum = nil, spanrows.Summary{}
+	v2, err := enc.Marshal(context.Background(), &noSum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := binary.LittleEndian.Uint32(v2[len(v2)-4:])
+	v1 := append(slices.Clone(spanMagicV1), v2[len(spanMagic):len(v2)-6]...)
+	v1 = binary.LittleEndian.AppendUint32(v1, rest-2)
+	_, got, err := enc.Unmarshal(v1)
+	if err != nil {
+		t.Fatalf("version 1: %v", err)
+	}
+	if g := got.(*spanRequest); g.sum.Known() || g.invalid != 1 || len(g.services) != 2 || !reflect.DeepEqual(decodeRows(t, g), want) {
+		t.Errorf("version 1: summary %+v, %d invalid, services %v, or rows differ", g.sum, g.invalid, g.services)
 	}
 	if _, _, err := enc.Unmarshal([]byte("\x00MLS\x09nonsense")); err == nil {
 		t.Error("an unknown format version decodes")
@@ -176,6 +200,11 @@ func TestSpanRequestMergeSplit(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, all) || invalid != 2 {
 				t.Errorf("rows after merge and split: %d (invalid %d), want the %d of both in order (invalid 2)", len(got), invalid, len(all))
+			}
+			for i, o := range out {
+				if ops := o.(*spanRequest).sum.Ops; len(ops) != 2 || ops[0].Service != "a" || ops[1].Service != "b" {
+					t.Errorf("part %d: operations %v, want both services' (a summary goes whole to every part)", i, ops)
+				}
 			}
 			last := out[len(out)-1].(*spanRequest)
 			if len(last.services) != 3 || len(last.edges) != 2 {

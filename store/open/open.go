@@ -105,8 +105,8 @@ func startRetention(st store.Store, keep, every time.Duration, logger *slog.Logg
 
 // WriteSpanRows passes rows on (spanrows.Writer), so that the store under
 // the retention loop still takes them as they are.
-func (r *retained) WriteSpanRows(ctx context.Context, rows []byte) error {
-	return spanrows.Write(ctx, r.Store, rows, 0)
+func (r *retained) WriteSpanRows(ctx context.Context, b spanrows.Batch) error {
+	return spanrows.Write(ctx, r.Store, b)
 }
 
 // Close stops the retention loop and closes the store.

@@ -129,7 +129,7 @@ func TestRetainedWritesSpanRows(t *testing.T) {
 	}
 	sp := store.Span{TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331", Service: "web", Name: "GET",
 		Kind: "server", Start: time.Now().UTC().Truncate(time.Microsecond), StatusCode: "unset", Attributes: map[string]string{"a": "1"}}
-	if err := w.WriteSpanRows(ctx, spanrows.AppendSpan(nil, &sp)); err != nil {
+	if err := w.WriteSpanRows(ctx, spanrows.Batch{Rows: spanrows.AppendSpan(nil, &sp)}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := st.Trace(ctx, sp.TraceID)

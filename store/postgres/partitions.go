@@ -19,16 +19,6 @@ const day = 24 * time.Hour
 // dayOf is t's Unix day number.
 func dayOf(t time.Time) int64 { return t.UnixNano() / int64(day) }
 
-// dayOfNanos is the Unix day number of a Unix-nanosecond time, rounding
-// toward minus infinity.
-func dayOfNanos(ns int64) int64 {
-	d := ns / int64(day)
-	if ns < 0 && ns%int64(day) != 0 {
-		d--
-	}
-	return d
-}
-
 func dayStart(d int64) time.Time { return time.Unix(0, 0).UTC().Add(time.Duration(d) * day) }
 
 func partitionSuffix(d int64) string { return dayStart(d).Format("20060102") }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,34 +41,39 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) error {
 		b = spanrows.AppendSpan(b, &spans[i])
 	}
 	*buf = b
-	return s.WriteSpanRows(ctx, b)
+	return s.WriteSpanRows(ctx, spanrows.Batch{Rows: b, N: len(spans)})
 }
 
 // WriteSpanRows stores spans encoded as rows (spanrows); a span already
 // stored (same trace ID, span ID and start) is left as it is.
 //
 // The rows are COPYed as they are straight into the partitioned spans
-// table: one statement, one round trip, no per-row work in the store but
-// finding the days and operations they hold. A span stored before (a replay
+// table: one statement, one round trip, no per-row work in the store (the
+// days and operations the rows hold come with them; rows without them are
+// read once to find them). A span stored before (a replay
 // of a batch after a crash or a lost answer) makes that COPY fail on the
 // primary key, and nothing of it is kept; the batch then goes the slower
 // way: COPY into the session's staging table and one INSERT ... ON CONFLICT
 // DO NOTHING into the partitions, in one transaction.
-func (s *Store) WriteSpanRows(ctx context.Context, rows []byte) error {
-	if len(rows) == 0 {
+func (s *Store) WriteSpanRows(ctx context.Context, b spanrows.Batch) error {
+	if len(b.Rows) == 0 {
 		return nil
 	}
-	n, days, fresh, err := s.scanRows(rows)
-	if err != nil {
-		return fmt.Errorf("postgres store: write spans: %w", err)
+	if !b.Known() {
+		var err error
+		if b.Summary, b.N, err = spanrows.Summarize(b.Rows); err != nil {
+			return fmt.Errorf("postgres store: write spans: %w", err)
+		}
 	}
+	rows, n, days := b.Rows, b.N, b.Days
+	fresh := s.freshOperations(b.Ops)
 	if err := s.ensureDays(ctx, days); err != nil {
 		return fmt.Errorf("postgres store: write %d spans: %w", n, err)
 	}
 	if err := s.writeOperations(ctx, fresh); err != nil {
 		return fmt.Errorf("postgres store: write %d spans: operations: %w", n, err)
 	}
-	err = s.copySpans(ctx, rows)
+	err := s.copySpans(ctx, rows)
 	if isNoPartition(err) {
 		// Another collector dropped a day this one thought was there.
 		s.forgetDays()
@@ -83,42 +87,25 @@ func (s *Store) WriteSpanRows(ctx context.Context, rows []byte) error {
 	return nil
 }
 
-// scanRows counts the rows and finds the days they fall in and the
-// operations this store has not written yet (opKey form).
-func (s *Store) scanRows(rows []byte) (n int, days []int64, fresh []string, err error) {
-	last := int64(-1 << 62)
-	var key, prev []byte
+// freshOperations are the operations of ops this store has not written
+// yet, in opKey form.
+func (s *Store) freshOperations(ops []spanrows.Op) []string {
+	var fresh []string
+	var key []byte
 	s.opsMu.Lock()
 	defer s.opsMu.Unlock()
-	for len(rows) > 0 {
-		var r spanrows.Row
-		r, rows, err = spanrows.Next(rows)
-		if err != nil {
-			return n, nil, nil, err
-		}
-		n++
-		if d := dayOfNanos(r.Int8(spanrows.StartNanos)); d != last && !slices.Contains(days, d) {
-			days = append(days, d)
-			last = d
-		}
-		key = appendOpKey(key[:0], r[spanrows.Service], r[spanrows.Name], r[spanrows.Kind])
-		if bytes.Equal(key, prev) {
-			continue
-		}
-		prev = append(prev[:0], key...)
-		if _, ok := s.ops[string(key)]; ok {
-			continue
-		}
-		if !slices.Contains(fresh, string(key)) {
+	for _, op := range ops {
+		key = appendOpKey(key[:0], op.Service, op.Name, op.Kind)
+		if _, ok := s.ops[string(key)]; !ok {
 			fresh = append(fresh, string(key))
 		}
 	}
-	return n, days, fresh, nil
+	return fresh
 }
 
 // appendOpKey is an operation as one string: service, name and kind
 // separated by NUL, which cleaned text never holds.
-func appendOpKey(b, service, name, kind []byte) []byte {
+func appendOpKey(b []byte, service, name, kind string) []byte {
 	b = append(b, service...)
 	b = append(b, 0)
 	b = append(b, name...)

@@ -225,16 +225,16 @@ func Decode(data []byte, n int) ([]store.Span, error) {
 
 // Writer is a store that takes rows as they are (the PostgreSQL store).
 type Writer interface {
-	WriteSpanRows(ctx context.Context, rows []byte) error
+	WriteSpanRows(ctx context.Context, b Batch) error
 }
 
-// Write stores n rows in st: as they are when st is a Writer, decoded into
+// Write stores b in st: as it is when st is a Writer, decoded into
 // WriteSpans otherwise.
-func Write(ctx context.Context, st store.Store, rows []byte, n int) error {
+func Write(ctx context.Context, st store.Store, b Batch) error {
 	if w, ok := st.(Writer); ok {
-		return w.WriteSpanRows(ctx, rows)
+		return w.WriteSpanRows(ctx, b)
 	}
-	spans, err := Decode(rows, n)
+	spans, err := Decode(b.Rows, b.N)
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,10 @@ import (
 // Rows is what one OTLP payload yields in the store's row format.
 type Rows struct {
 	// Data holds N rows (spanrows), one per span with both IDs.
-	Data     []byte
-	N        int
+	Data []byte
+	N    int
+	// Summary holds the days and operations of the rows.
+	Summary  spanrows.Summary
 	Services []store.Service
 	Edges    []store.Edge
 	// Invalid counts spans left out for an empty trace or span ID.
@@ -40,6 +42,7 @@ func ConvertRows(td ptrace.Traces, red *Redactor, b []byte) Rows {
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		service := serviceName(rs)
+		stored := spanrows.Clean(service) // as the rows hold it
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j).Spans()
@@ -51,6 +54,7 @@ func ConvertRows(td ptrace.Traces, red *Redactor, b []byte) Rows {
 				}
 				b = appendRow(b, sp, service, red)
 				res.N++
+				res.Summary.Note(int64(sp.StartTimestamp()), stored, spanrows.Clean(sp.Name()), kind(sp.Kind()))
 				d.span(sp, service, time.Unix(0, int64(sp.StartTimestamp())).UTC())
 			}
 		}

@@ -2,6 +2,7 @@ package spans
 
 import (
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -43,6 +44,7 @@ func TestConvertRowsMatchesConvert(t *testing.T) {
 	s.SetTraceID(pcommon.TraceID{1})
 	s.SetSpanID(pcommon.SpanID{4})
 	s.SetKind(ptrace.SpanKindServer)
+	s.SetName("bad name\xff")
 	s.SetStartTimestamp(pcommon.NewTimestampFromTime(start.Add(-time.Second)))
 	s.Attributes().PutStr("peer.service", "mobile")
 	ss.AppendEmpty().SetSpanID(pcommon.SpanID{5})
@@ -65,6 +67,7 @@ func TestConvertRowsMatchesConvert(t *testing.T) {
 		if len(w.Attributes) == 0 {
 			w.Attributes = nil
 		}
+		w.Name = spanrows.Clean(w.Name) // Convert leaves text to the store to clean
 		if !reflect.DeepEqual(spans[i], w) {
 			t.Fatalf("span %d:\n rows    %+v\n Convert %+v", i, spans[i], w)
 		}
@@ -73,6 +76,19 @@ func TestConvertRowsMatchesConvert(t *testing.T) {
 	sortDiscoveries(want.Services, want.Edges)
 	if !reflect.DeepEqual(got.Services, want.Services) || !reflect.DeepEqual(got.Edges, want.Edges) {
 		t.Errorf("discoveries:\n rows    %+v %+v\n Convert %+v %+v", got.Services, got.Edges, want.Services, want.Edges)
+	}
+	// The summary is what the store would read off the rows, in the order
+	// met: the cleaned names, as stored.
+	sum, n, err := spanrows.Summarize(got.Data)
+	if err != nil || n != got.N || !reflect.DeepEqual(got.Summary, sum) {
+		t.Errorf("summary %+v; read off the rows (%d, %v): %+v", got.Summary, n, err, sum)
+	}
+	wantDays := []int64{spanrows.Day(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC).UnixNano()), spanrows.Day(start.UnixNano()), 0}
+	if !reflect.DeepEqual(got.Summary.Days, wantDays) {
+		t.Errorf("days %v, want %v (benchTraces', this test's, and the span without times)", got.Summary.Days, wantDays)
+	}
+	if !slices.Contains(got.Summary.Ops, spanrows.Op{Service: "web", Name: "bad name\uFFFD", Kind: "server"}) {
+		t.Errorf("operations %+v: the odd name is not as stored", got.Summary.Ops)
 	}
 	if got := spans[len(spans)-3].Attributes; got["ratio"] != "0.25" || got["ok"] != "true" || got["http.response.status_code"] != "-503" {
 		t.Errorf("non-string attributes: %v", got)
