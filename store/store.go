@@ -66,6 +66,32 @@ type Edge struct {
 	LastSeen  time.Time
 }
 
+// Widen makes s cover o's sightings too: the earlier first seen, the later
+// last seen, and a proxy if either had one.
+func (s *Service) Widen(o Service) {
+	s.FirstSeen, s.LastSeen = earliest(s.FirstSeen, o.FirstSeen), latest(s.LastSeen, o.LastSeen)
+	s.HasProxy = s.HasProxy || o.HasProxy
+}
+
+// Widen makes e cover o's sightings too.
+func (e *Edge) Widen(o Edge) {
+	e.FirstSeen, e.LastSeen = earliest(e.FirstSeen, o.FirstSeen), latest(e.LastSeen, o.LastSeen)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // RollupFilter selects rollups. Empty strings match everything.
 type RollupFilter struct {
 	From, To  time.Time // minutes in [From, To)

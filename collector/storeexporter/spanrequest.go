@@ -151,8 +151,7 @@ next:
 	for _, s := range b {
 		for i := range a {
 			if a[i].Name == s.Name {
-				a[i].FirstSeen, a[i].LastSeen = minTime(a[i].FirstSeen, s.FirstSeen), maxTime(a[i].LastSeen, s.LastSeen)
-				a[i].HasProxy = a[i].HasProxy || s.HasProxy
+				a[i].Widen(s)
 				continue next
 			}
 		}
@@ -166,25 +165,11 @@ next:
 	for _, e := range b {
 		for i := range a {
 			if a[i].Caller == e.Caller && a[i].Callee == e.Callee {
-				a[i].FirstSeen, a[i].LastSeen = minTime(a[i].FirstSeen, e.FirstSeen), maxTime(a[i].LastSeen, e.LastSeen)
+				a[i].Widen(e)
 				continue next
 			}
 		}
 		a = append(a, e)
-	}
-	return a
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
 	}
 	return a
 }

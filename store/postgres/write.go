@@ -277,8 +277,7 @@ func (s *Store) ObserveServices(ctx context.Context, services []store.Service) e
 	for _, sv := range services {
 		name := clean(sv.Name)
 		if m, ok := merged[name]; ok {
-			sv.FirstSeen, sv.LastSeen = minTime(m.FirstSeen, sv.FirstSeen), maxTime(m.LastSeen, sv.LastSeen)
-			sv.HasProxy = sv.HasProxy || m.HasProxy
+			sv.Widen(m)
 		} else {
 			order = append(order, name)
 		}
@@ -313,7 +312,7 @@ func (s *Store) ObserveEdges(ctx context.Context, edges []store.Edge) error {
 	for _, e := range edges {
 		p := pair{clean(e.Caller), clean(e.Callee)}
 		if m, ok := merged[p]; ok {
-			e.FirstSeen, e.LastSeen = minTime(m.FirstSeen, e.FirstSeen), maxTime(m.LastSeen, e.LastSeen)
+			e.Widen(m)
 		} else {
 			order = append(order, p)
 		}
@@ -335,18 +334,4 @@ func (s *Store) ObserveEdges(ctx context.Context, edges []store.Edge) error {
 		return fmt.Errorf("postgres store: observe %d edges: %w", len(order), err)
 	}
 	return nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
