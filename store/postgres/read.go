@@ -174,11 +174,17 @@ func (s *Store) FindTraceIDs(ctx context.Context, q store.TraceQuery) ([]string,
 	return ids, nil
 }
 
+// durationBucket is the duration key of the span index on service plus
+// duration: about a millisecond.
+const durationBucket = "(duration_ns >> 20)"
+
 // findTracesSQL is FindTraceIDs' query and its arguments. The span indexes
-// on service plus time and service plus duration hold hashtext(service)
-// (migrations/0004_span_index_keys.up.sql), so the service is matched by
-// its hash, which the indexes find, and by name, which settles two
-// services of one hash.
+// on service plus time and service plus duration hold hashtext(service),
+// and the latter the duration's bucket, not the duration
+// (migrations/0004_span_index_keys.up.sql): the service is matched by its
+// hash and a duration bound by its bucket, which the indexes search, and
+// both by their exact values, which settle two services of one hash and
+// the spans of a bound's own bucket.
 func findTracesSQL(q store.TraceQuery) (string, args) {
 	var where []string
 	var a args
@@ -190,10 +196,12 @@ func findTracesSQL(q store.TraceQuery) (string, args) {
 		where = append(where, "name = "+a.add(q.Operation))
 	}
 	if q.MinDuration > 0 {
-		where = append(where, "duration_ns >= "+a.add(int64(q.MinDuration)))
+		p := a.add(int64(q.MinDuration))
+		where = append(where, durationBucket+" >= ("+p+"::bigint >> 20)", "duration_ns >= "+p)
 	}
 	if q.MaxDuration > 0 {
-		where = append(where, "duration_ns <= "+a.add(int64(q.MaxDuration)))
+		p := a.add(int64(q.MaxDuration))
+		where = append(where, durationBucket+" <= ("+p+"::bigint >> 20)", "duration_ns <= "+p)
 	}
 	if !q.Start.IsZero() {
 		where = append(where, "start_ns >= "+a.add(q.Start.UnixNano()))

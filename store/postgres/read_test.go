@@ -50,12 +50,12 @@ func TestSpanLookupsUseIndexes(t *testing.T) {
 		name, sql string
 		args      []any
 		index     string
-		cond      string // what the index search must name
+		cond      []string // what the index search must name
 	}{
-		{"trace", postgres.TraceSQL, []any{spans[0].TraceID}, "spans_pkey", "trace_id = "},
-		{"request", postgres.RequestTraceSQL, []any{spans[0].RequestID}, "spans_request_id", "request_id = "},
-		{"service and time", byTime, byTimeArgs, "spans_service_start", "hashtext(service) = "},
-		{"service and duration", byDuration, byDurationArgs, "spans_service_duration", "hashtext(service) = "},
+		{"trace", postgres.TraceSQL, []any{spans[0].TraceID}, "spans_pkey", []string{"trace_id = "}},
+		{"request", postgres.RequestTraceSQL, []any{spans[0].RequestID}, "spans_request_id", []string{"request_id = "}},
+		{"service and time", byTime, byTimeArgs, "spans_service_start", []string{"hashtext(service) = ", "start_ns >= "}},
+		{"service and duration", byDuration, byDurationArgs, "spans_service_duration", []string{"hashtext(service) = ", "(duration_ns >> 20) >= "}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			name := pgx.Identifier{"lookup " + c.name}.Sanitize()
@@ -106,8 +106,8 @@ func literal(t *testing.T, a any) string {
 }
 
 // collectIndexNames appends the "Index Name" of every node of an EXPLAIN
-// (FORMAT JSON) plan whose index search ("Index Cond") names cond.
-func collectIndexNames(t *testing.T, plan []byte, cond string, out *[]string) {
+// (FORMAT JSON) plan whose index search ("Index Cond") names all of conds.
+func collectIndexNames(t *testing.T, plan []byte, conds []string, out *[]string) {
 	t.Helper()
 	var v any
 	if err := json.Unmarshal(plan, &v); err != nil {
@@ -118,7 +118,8 @@ func collectIndexNames(t *testing.T, plan []byte, cond string, out *[]string) {
 		switch v := v.(type) {
 		case map[string]any:
 			n, _ := v["Index Name"].(string)
-			if c, _ := v["Index Cond"].(string); n != "" && strings.Contains(c, cond) {
+			c, _ := v["Index Cond"].(string)
+			if n != "" && c != "" && !slices.ContainsFunc(conds, func(s string) bool { return !strings.Contains(c, s) }) {
 				*out = append(*out, n)
 			}
 			for _, c := range v {
@@ -131,4 +132,47 @@ func collectIndexNames(t *testing.T, plan []byte, cond string, out *[]string) {
 		}
 	}
 	walk(v)
+}
+
+// TestFindTracesDurationBuckets checks duration bounds at the edges of the
+// duration index's buckets (2^20 ns): the bucket finds the candidates, the
+// exact bound decides, so the bounds stay inclusive and exact.
+func TestFindTracesDurationBuckets(t *testing.T) {
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, postgres.Options{URL: migrated(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const bucket = 1 << 20
+	durations := []time.Duration{bucket - 1, bucket, bucket + 1, 2*bucket - 1, 2 * bucket}
+	start := time.Now().UTC().Add(-time.Hour)
+	var spans []store.Span
+	for i, d := range durations {
+		spans = append(spans, store.Span{TraceID: strconv.Itoa(i), SpanID: "1", Service: "svc", Name: "op", Kind: "server",
+			Start: start.Add(time.Duration(i) * time.Second), Duration: d, StatusCode: "unset"})
+	}
+	if err := st.WriteSpans(ctx, spans); err != nil {
+		t.Fatal(err)
+	}
+	f := func(min, max time.Duration, want ...string) {
+		t.Helper()
+		got, err := st.FindTraceIDs(ctx, store.TraceQuery{Service: "svc", MinDuration: min, MaxDuration: max})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("durations [%d, %d] ns: got traces %v, want %v", min, max, got, want)
+		}
+	}
+	f(bucket-1, 0, "0", "1", "2", "3", "4")
+	f(bucket, 0, "1", "2", "3", "4")
+	f(bucket+1, 0, "2", "3", "4")
+	f(2*bucket, 0, "4")
+	f(0, bucket-1, "0")
+	f(0, bucket, "0", "1")
+	f(0, 2*bucket-1, "0", "1", "2", "3")
+	f(bucket, bucket, "1")
+	f(bucket+1, 2*bucket-1, "2", "3")
 }
