@@ -20,11 +20,14 @@
 -- - request ID: a hash index (equality is the only lookup; it stores a
 --   4-byte hash per span instead of the whole ID).
 --
--- The indexes are rebuilt on every stored partition under a lock that
--- holds span writes back: on a large store, run it when ingest can wait.
-DROP INDEX spans_request_id;
-CREATE INDEX spans_request_id ON spans USING hash (request_id) WHERE request_id <> '';
-DROP INDEX spans_service_start;
-CREATE INDEX spans_service_start ON spans ((hashtext(service)), start_ns);
-DROP INDEX spans_service_duration;
-CREATE INDEX spans_service_duration ON spans ((hashtext(service)), (duration_ns >> 20));
+-- The new indexes are built on every stored partition before the old ones
+-- are dropped: span reads go on during the builds, span writes wait (the
+-- builds take a SHARE lock, the drops an ACCESS EXCLUSIVE one, held
+-- briefly till the commit). On a large store, run it when ingest can wait.
+CREATE INDEX spans_request_id_0004 ON spans USING hash (request_id) WHERE request_id <> '';
+CREATE INDEX spans_service_start_0004 ON spans ((hashtext(service)), start_ns);
+CREATE INDEX spans_service_duration_0004 ON spans ((hashtext(service)), (duration_ns >> 20));
+DROP INDEX spans_request_id, spans_service_start, spans_service_duration;
+ALTER INDEX spans_request_id_0004 RENAME TO spans_request_id;
+ALTER INDEX spans_service_start_0004 RENAME TO spans_service_start;
+ALTER INDEX spans_service_duration_0004 RENAME TO spans_service_duration;
