@@ -110,7 +110,7 @@ func TestRetentionDropsPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := strings.Join(defs, "\n")
-	for _, cols := range []string{"(trace_id, span_id", "hash (request_id)", "(hashtext(service), start_ns)", "(hashtext(service), ((duration_ns >> 20)))"} {
+	for _, cols := range []string{"(trace_id, span_id", "hash (request_id)", "(hashtext(service), start_ns)", "(hashtext(service), ((duration_ns >> 16)))"} {
 		if !strings.Contains(all, cols) {
 			t.Errorf("spans has no index on %s:\n%s", cols, all)
 		}

@@ -175,8 +175,8 @@ func (s *Store) FindTraceIDs(ctx context.Context, q store.TraceQuery) ([]string,
 }
 
 // durationBucket is the duration key of the span index on service plus
-// duration: about a millisecond.
-const durationBucket = "(duration_ns >> 20)"
+// duration: 2^16 ns, 65.5 µs.
+const durationBucket = "(duration_ns >> 16)"
 
 // findTracesSQL is FindTraceIDs' query and its arguments. The span indexes
 // on service plus time and service plus duration hold hashtext(service),
@@ -197,11 +197,11 @@ func findTracesSQL(q store.TraceQuery) (string, args) {
 	}
 	if q.MinDuration > 0 {
 		p := a.add(int64(q.MinDuration))
-		where = append(where, durationBucket+" >= ("+p+"::bigint >> 20)", "duration_ns >= "+p)
+		where = append(where, durationBucket+" >= ("+p+"::bigint >> 16)", "duration_ns >= "+p)
 	}
 	if q.MaxDuration > 0 {
 		p := a.add(int64(q.MaxDuration))
-		where = append(where, durationBucket+" <= ("+p+"::bigint >> 20)", "duration_ns <= "+p)
+		where = append(where, durationBucket+" <= ("+p+"::bigint >> 16)", "duration_ns <= "+p)
 	}
 	if !q.Start.IsZero() {
 		where = append(where, "start_ns >= "+a.add(q.Start.UnixNano()))

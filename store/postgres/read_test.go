@@ -55,7 +55,7 @@ func TestSpanLookupsUseIndexes(t *testing.T) {
 		{"trace", postgres.TraceSQL, []any{spans[0].TraceID}, "spans_pkey", []string{"trace_id = "}},
 		{"request", postgres.RequestTraceSQL, []any{spans[0].RequestID}, "spans_request_id", []string{"request_id = "}},
 		{"service and time", byTime, byTimeArgs, "spans_service_start", []string{"hashtext(service) = ", "start_ns >= "}},
-		{"service and duration", byDuration, byDurationArgs, "spans_service_duration", []string{"hashtext(service) = ", "(duration_ns >> 20) >= "}},
+		{"service and duration", byDuration, byDurationArgs, "spans_service_duration", []string{"hashtext(service) = ", "(duration_ns >> 16) >= "}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			name := pgx.Identifier{"lookup " + c.name}.Sanitize()
@@ -135,7 +135,7 @@ func collectIndexNames(t *testing.T, plan []byte, conds []string, out *[]string)
 }
 
 // TestFindTracesDurationBuckets checks duration bounds at the edges of the
-// duration index's buckets (2^20 ns): the bucket finds the candidates, the
+// duration index's buckets (2^16 ns): the bucket finds the candidates, the
 // exact bound decides, so the bounds stay inclusive and exact.
 func TestFindTracesDurationBuckets(t *testing.T) {
 	ctx := context.Background()
@@ -144,7 +144,7 @@ func TestFindTracesDurationBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	const bucket = 1 << 20
+	const bucket = 1 << 16
 	durations := []time.Duration{bucket - 1, bucket, bucket + 1, 2*bucket - 1, 2 * bucket}
 	start := time.Now().UTC().Add(-time.Hour)
 	var spans []store.Span
