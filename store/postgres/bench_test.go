@@ -106,6 +106,62 @@ func BenchmarkRawCopy(b *testing.B) {
 	b.ReportMetric(float64(b.N*ingestBatch)/time.Since(t0).Seconds(), "spans/s")
 }
 
+// BenchmarkIngestVsRawCopy is BenchmarkIngest and BenchmarkRawCopy batch by
+// batch in turn (which goes first alternates), so that the ratio compares
+// the two under the same load: on a shared machine the two separate
+// benchmarks, seconds apart, see different loads, and their ratio varies
+// by more than the difference it is meant to show. One op is one batch of
+// each.
+func BenchmarkIngestVsRawCopy(b *testing.B) {
+	st, url := openBench(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE spans_raw (LIKE spans)`); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now().UTC().Add(-time.Hour)
+	batches := make([][]store.Span, b.N)
+	for i := range batches {
+		batches[i] = storetest.Spans(ingestBatch, int64(i), start)
+	}
+	if err := st.WriteSpans(ctx, storetest.Spans(ingestBatch, -1, start)); err != nil {
+		b.Fatal(err)
+	}
+	var ingest, raw time.Duration
+	write := func(batch []store.Span) {
+		t0 := time.Now()
+		if err := st.WriteSpans(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		ingest += time.Since(t0)
+	}
+	copyRaw := func(batch []store.Span) {
+		t0 := time.Now()
+		if _, err := conn.PgConn().CopyFrom(ctx, postgres.CopyStream(batch), postgres.CopySpansSQL("spans_raw")); err != nil {
+			b.Fatal(err)
+		}
+		raw += time.Since(t0)
+	}
+	b.ResetTimer()
+	for i, batch := range batches {
+		if i%2 == 0 {
+			write(batch)
+			copyRaw(batch)
+		} else {
+			copyRaw(batch)
+			write(batch)
+		}
+	}
+	spans := float64(b.N * ingestBatch)
+	b.ReportMetric(spans/ingest.Seconds(), "ingest-spans/s")
+	b.ReportMetric(spans/raw.Seconds(), "raw-spans/s")
+	b.ReportMetric(raw.Seconds()/ingest.Seconds(), "ratio")
+}
+
 func BenchmarkPercentiles24h(b *testing.B) {
 	st, _ := openBench(b)
 	storetest.BenchmarkPercentiles(b, st)

@@ -18,3 +18,11 @@ func CopyStream(spans []store.Span) io.Reader {
 }
 
 func CopySpansSQL(table string) string { return copySpansSQL(table) }
+
+// TraceSQL, RequestTraceSQL and FindTracesSQL are the span queries of the
+// read path, for the test that checks they can use the span indexes.
+const RequestTraceSQL = requestTraceSQL
+
+var TraceSQL = traceSQL
+
+func FindTracesSQL(q store.TraceQuery) (string, []any) { return findTracesSQL(q) }
