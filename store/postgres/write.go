@@ -37,11 +37,14 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) error {
 		}
 	}()
 	b := slices.Grow((*buf)[:0], len(spans)*encodedSpanGuess)
+	var sum spanrows.Summary
 	for i := range spans {
-		b = spanrows.AppendSpan(b, &spans[i])
+		sp := &spans[i]
+		b = spanrows.AppendSpan(b, sp)
+		sum.Note(sp.Start.UnixNano(), spanrows.Clean(sp.Service), spanrows.Clean(sp.Name), spanrows.Clean(sp.Kind))
 	}
 	*buf = b
-	return s.WriteSpanRows(ctx, spanrows.Batch{Rows: b, N: len(spans)})
+	return s.WriteSpanRows(ctx, spanrows.Batch{Rows: b, N: len(spans), Summary: sum})
 }
 
 // WriteSpanRows stores spans encoded as rows (spanrows); a span already
