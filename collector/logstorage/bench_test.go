@@ -34,11 +34,10 @@ func BenchmarkQueueItem(b *testing.B) {
 			{storage.SetOperation("meta", meta), storage.GetOperation(key)},
 			{storage.SetOperation("meta", meta), storage.DeleteOperation(key)},
 		}
-		for _, ops := range steps[:benchSteps] {
+		for _, ops := range steps {
 			if err := l.batch(ops); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
 }
-var benchSteps = 3
