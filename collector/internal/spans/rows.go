@@ -27,9 +27,12 @@ type Rows struct {
 // RowGuess is about what a span with a few attributes takes as a row.
 const RowGuess = 256
 
-// ConvertRows is Convert writing each span straight into its row: the same
-// fields, the same redaction and discoveries, with no store.Span, attribute
-// map or string in between. Rows are appended to b.
+// ConvertRows turns td into the store's rows (spanrows), appended to b,
+// and the discoveries they carry: each span's service, and for a client
+// (outbound) span with a known peer the peer and the edge service → peer;
+// for a server span with a known peer the edge peer → service. Peers seen
+// only here have HasProxy false. Each span is written straight into its
+// row, with no store.Span, attribute map or string in between.
 func ConvertRows(td ptrace.Traces, red *Redactor, b []byte) Rows {
 	var res Rows
 	if need := td.SpanCount() * RowGuess; cap(b)-len(b) < need {
