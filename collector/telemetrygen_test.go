@@ -21,6 +21,7 @@ import (
 	"github.com/meshlens/meshlens/collector/queryapi"
 	"github.com/meshlens/meshlens/internal/testenv"
 	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/spanrows"
 )
 
 // tee forwards OTLP/HTTP requests to the collector and keeps a copy of each
@@ -105,7 +106,12 @@ func TestTelemetrygen(t *testing.T) {
 		if err := er.UnmarshalProto(raw); err != nil {
 			t.Fatalf("tee: %v", err)
 		}
-		for _, s := range spans.Convert(er.Traces(), red).Spans {
+		res := spans.ConvertRows(er.Traces(), red, nil)
+		converted, err := spanrows.Decode(res.Data, res.N)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range converted {
 			want[s.TraceID] = append(want[s.TraceID], s)
 			sent++
 		}
