@@ -39,7 +39,8 @@ type spanShard struct {
 	_   [64]byte
 }
 
-// spanExporter queues sampled hops in sharded, bounded buffers and exports
+// spanExporter queues sampled hops in sharded, bounded buffers (grown on
+// demand up to queueSize in all) and exports
 // them as OTLP/HTTP protobuf from its own goroutine. push never blocks:
 // a full shard drops the span and counts it.
 type spanExporter struct {
@@ -77,11 +78,10 @@ func newSpanExporter(c spanExporterConfig) *spanExporter {
 		maxWait:            2 * time.Second,
 		wake:               make(chan struct{}, 1),
 		enc:                newSpanEncoder(c.service, c.instance),
-		spare:              make([]Hop, 0, per),
 	}
-	for i := range e.shards {
-		e.shards[i].buf = make([]Hop, 0, per)
-	}
+	// The buffers grow as spans come, up to perShard each: a sidecar whose
+	// traffic samples few spans holds few slots (a full queue is 8,192
+	// hops, about 3 MB).
 	return e
 }
 
@@ -90,7 +90,7 @@ func (e *spanExporter) push(h *Hop) {
 	s := &e.shards[h.SpanID[7]&(spanShards-1)]
 	s.mu.Lock()
 	n := len(s.buf)
-	if n == cap(s.buf) {
+	if n >= e.perShard {
 		s.mu.Unlock()
 		e.dropFull.Add(1)
 		return
