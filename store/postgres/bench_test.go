@@ -25,17 +25,46 @@ func openBench(b testing.TB) (*postgres.Store, string) {
 	return st, url
 }
 
+// benchBatches are n batches of ingestBatch spans, starting an hour ago
+// (start).
+func benchBatches(n int) (batches [][]store.Span, start time.Time) {
+	start = time.Now().UTC().Add(-time.Hour)
+	batches = make([][]store.Span, n)
+	for i := range batches {
+		batches[i] = storetest.Spans(ingestBatch, int64(i), start)
+	}
+	return batches, start
+}
+
+// rawTable connects to url and makes spans_raw, the unindexed,
+// unpartitioned copy of spans the baseline COPYs into.
+func rawTable(b *testing.B, url string) *pgx.Conn {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close(ctx) })
+	if _, err := conn.Exec(ctx, `CREATE TABLE spans_raw (LIKE spans)`); err != nil {
+		b.Fatal(err)
+	}
+	return conn
+}
+
+// copyRaw COPYs batch into spans_raw: one statement, one transaction.
+func copyRaw(b *testing.B, conn *pgx.Conn, batch []store.Span) {
+	if _, err := conn.PgConn().CopyFrom(context.Background(), postgres.CopyStream(batch), postgres.CopySpansSQL("spans_raw")); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkIngest writes spans through WriteSpans, ingestBatch per call (one
 // op), into the indexed, partitioned spans table: new spans, so each batch
 // is one COPY straight into spans.
 func BenchmarkIngest(b *testing.B) {
 	st, _ := openBench(b)
 	ctx := context.Background()
-	start := time.Now().UTC().Add(-time.Hour)
-	batches := make([][]store.Span, b.N)
-	for i := range batches {
-		batches[i] = storetest.Spans(ingestBatch, int64(i), start)
-	}
+	batches, start := benchBatches(b.N)
 	// A warm-up batch creates the day's partitions and writes the
 	// operations.
 	if err := st.WriteSpans(ctx, storetest.Spans(ingestBatch, -1, start)); err != nil {
@@ -58,11 +87,9 @@ func BenchmarkIngest(b *testing.B) {
 func BenchmarkIngestReplay(b *testing.B) {
 	st, _ := openBench(b)
 	ctx := context.Background()
-	start := time.Now().UTC().Add(-time.Hour)
-	batches := make([][]store.Span, b.N)
-	for i := range batches {
-		batches[i] = storetest.Spans(ingestBatch, int64(i), start)
-		if err := st.WriteSpans(ctx, batches[i]); err != nil {
+	batches, _ := benchBatches(b.N)
+	for _, batch := range batches {
+		if err := st.WriteSpans(ctx, batch); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -81,27 +108,12 @@ func BenchmarkIngestReplay(b *testing.B) {
 // spans table.
 func BenchmarkRawCopy(b *testing.B) {
 	_, url := openBench(b)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE spans_raw (LIKE spans)`); err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now().UTC().Add(-time.Hour)
-	batches := make([][]store.Span, b.N)
-	for i := range batches {
-		batches[i] = storetest.Spans(ingestBatch, int64(i), start)
-	}
+	conn := rawTable(b, url)
+	batches, _ := benchBatches(b.N)
 	b.ResetTimer()
 	t0 := time.Now()
 	for _, batch := range batches {
-		// One COPY statement is one transaction.
-		if _, err := conn.PgConn().CopyFrom(ctx, postgres.CopyStream(batch), postgres.CopySpansSQL("spans_raw")); err != nil {
-			b.Fatal(err)
-		}
+		copyRaw(b, conn, batch)
 	}
 	b.ReportMetric(float64(b.N*ingestBatch)/time.Since(t0).Seconds(), "spans/s")
 }
@@ -115,19 +127,8 @@ func BenchmarkRawCopy(b *testing.B) {
 func BenchmarkIngestVsRawCopy(b *testing.B) {
 	st, url := openBench(b)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE spans_raw (LIKE spans)`); err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now().UTC().Add(-time.Hour)
-	batches := make([][]store.Span, b.N)
-	for i := range batches {
-		batches[i] = storetest.Spans(ingestBatch, int64(i), start)
-	}
+	conn := rawTable(b, url)
+	batches, start := benchBatches(b.N)
 	if err := st.WriteSpans(ctx, storetest.Spans(ingestBatch, -1, start)); err != nil {
 		b.Fatal(err)
 	}
@@ -139,20 +140,18 @@ func BenchmarkIngestVsRawCopy(b *testing.B) {
 		}
 		ingest += time.Since(t0)
 	}
-	copyRaw := func(batch []store.Span) {
+	rawCopy := func(batch []store.Span) {
 		t0 := time.Now()
-		if _, err := conn.PgConn().CopyFrom(ctx, postgres.CopyStream(batch), postgres.CopySpansSQL("spans_raw")); err != nil {
-			b.Fatal(err)
-		}
+		copyRaw(b, conn, batch)
 		raw += time.Since(t0)
 	}
 	b.ResetTimer()
 	for i, batch := range batches {
 		if i%2 == 0 {
 			write(batch)
-			copyRaw(batch)
+			rawCopy(batch)
 		} else {
-			copyRaw(batch)
+			rawCopy(batch)
 			write(batch)
 		}
 	}
