@@ -49,7 +49,22 @@ func FreePort() (string, error) {
 // ports and waits until it is ready. The process gets its own process group
 // (a terminal's Ctrl-C reaches the demo, which stops the sidecars in order)
 // and is killed by the kernel if the demo dies.
+//
+// A port found free can be taken by another process before meshproxy binds
+// it; a sidecar that exits during start-up is started again on new ports,
+// up to three times.
 func StartSidecar(ctx context.Context, c SidecarConfig) (*Sidecar, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := startSidecar(ctx, c)
+		if err == nil || !errors.Is(err, errExitedEarly) || attempt == 3 {
+			return s, err
+		}
+	}
+}
+
+var errExitedEarly = errors.New("meshproxy exited during start-up")
+
+func startSidecar(ctx context.Context, c SidecarConfig) (*Sidecar, error) {
 	s := &Sidecar{Service: c.Service, exited: make(chan struct{})}
 	var err error
 	for _, p := range []*string{&s.Inbound, &s.Outbound, &s.Admin} {
@@ -62,7 +77,8 @@ func StartSidecar(ctx context.Context, c SidecarConfig) (*Sidecar, error) {
 	for name, addr := range c.Upstreams {
 		args = append(args, "--upstream", name+"="+addr)
 	}
-	s.log, err = os.Create(filepath.Join(c.LogDir, c.Service+"-meshproxy.log"))
+	// Appended to: the log keeps every attempt.
+	s.log, err = os.OpenFile(filepath.Join(c.LogDir, c.Service+"-meshproxy.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("sidecar %s: log file: %w", c.Service, err)
 	}
@@ -98,7 +114,7 @@ func (s *Sidecar) waitReady(ctx context.Context, limit time.Duration) error {
 		}
 		select {
 		case <-s.exited:
-			return errors.New("meshproxy exited during start-up")
+			return errExitedEarly
 		case <-ctx.Done():
 			return fmt.Errorf("not ready after %v", limit)
 		case <-time.After(50 * time.Millisecond):

@@ -2,9 +2,13 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +105,24 @@ func TestIntervalClock(t *testing.T) {
 	f("other/10", time.Time{}, false)
 	f("abc", time.Time{}, false)
 	f("abc/x", time.Time{}, false)
+}
+
+// A sidecar that exits during start-up (here a binary that always does;
+// in a run, a port taken between finding it free and binding it) is tried
+// three times, each attempt in the log, then reported.
+func TestStartSidecarRetries(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "meshproxy")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho attempt\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := StartSidecar(context.Background(), SidecarConfig{Binary: script, Service: "web", App: "127.0.0.1:1",
+		Collector: "http://127.0.0.1:1", FlushInterval: time.Second, LogDir: dir})
+	if !errors.Is(err, errExitedEarly) {
+		t.Fatalf("err = %v, want the start-up exit", err)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "web-meshproxy.log"))
+	if n := strings.Count(string(log), "attempt"); n != 3 {
+		t.Errorf("%d attempts in the log, want 3:\n%s", n, log)
+	}
 }
