@@ -272,16 +272,7 @@ func (a *acc) addAcc(o *acc) {
 			a.sums[i].AddSum(s)
 		}
 	}
-	a.count += o.count
-	a.rollups += o.rollups
-	if len(o.byClass) > 0 {
-		if a.byClass == nil {
-			a.byClass = make(map[string]int64, len(o.byClass))
-		}
-		for k, v := range o.byClass {
-			a.byClass[k] += v
-		}
-	}
+	a.addCounts(o.count, o.rollups, o.byClass)
 }
 
 // addPiece merges p in; p has every histogram a sums.
@@ -291,13 +282,19 @@ func (a *acc) addPiece(p *piece) {
 			a.sums[i].AddBuckets(b)
 		}
 	}
-	a.count += p.count
-	a.rollups += p.rollups
-	if len(p.byClass) > 0 {
+	a.addCounts(p.count, p.rollups, p.byClass)
+}
+
+// addCounts adds the request and rollup counts and the counts by status
+// class of a merged part.
+func (a *acc) addCounts(count, rollups int64, byClass map[string]int64) {
+	a.count += count
+	a.rollups += rollups
+	if len(byClass) > 0 {
 		if a.byClass == nil {
-			a.byClass = make(map[string]int64, len(p.byClass))
+			a.byClass = make(map[string]int64, len(byClass))
 		}
-		for k, v := range p.byClass {
+		for k, v := range byClass {
 			a.byClass[k] += v
 		}
 	}
