@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -30,6 +31,7 @@ type collectorProc struct {
 	cmd                  *exec.Cmd
 	done                 chan struct{}
 	logs                 *lockedBuffer
+	started              bool // once: the ports are known to senders from then on
 }
 
 type lockedBuffer struct {
@@ -72,9 +74,31 @@ func tail(s string, n int) string {
 }
 
 // start runs the collector and waits until its query API and histogram
-// receiver answer.
+// receiver answer. A port found free can be taken by another test before
+// the collector binds it: a first start that fails so goes again on new
+// ports, a restart again on the same ones a moment later (up to 3 times).
 func (c *collectorProc) start() {
 	c.t.Helper()
+	for attempt := 1; ; attempt++ {
+		logged := len(c.logs.String())
+		err := c.startOnce()
+		if err == nil {
+			c.started = true
+			return
+		}
+		if !strings.Contains(c.logs.String()[logged:], "address already in use") || attempt == 3 {
+			c.t.Fatal(err)
+		}
+		c.t.Logf("attempt %d: a port was taken; starting again", attempt)
+		if c.started {
+			time.Sleep(500 * time.Millisecond)
+		} else {
+			c.hdr, c.grpc, c.api, c.prom = testhost.FreeAddr(c.t), testhost.FreeAddr(c.t), testhost.FreeAddr(c.t), testhost.FreeAddr(c.t)
+		}
+	}
+}
+
+func (c *collectorProc) startOnce() error {
 	args := []string{"collector", "--data-dir", c.dataDir,
 		"--set", "receivers::meshlens_hdr::endpoint=" + c.hdr,
 		"--set", "receivers::otlp::protocols::grpc::endpoint=" + c.grpc,
@@ -88,7 +112,7 @@ func (c *collectorProc) start() {
 	cmd := exec.Command(testenv.Tool(c.t, "meshlens"), args...)
 	cmd.Stdout, cmd.Stderr = c.logs, c.logs
 	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
+		return err
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -97,14 +121,15 @@ func (c *collectorProc) start() {
 	for {
 		select {
 		case <-done:
-			c.t.Fatalf("collector exited at start: %v\n%s", cmd.ProcessState, tail(c.logs.String(), 4000))
+			c.cmd = nil
+			return fmt.Errorf("collector exited at start: %v\n%s", cmd.ProcessState, tail(c.logs.String(), 4000))
 		default:
 		}
 		if httpStatus("http://"+c.api+"/healthz") == 200 && httpStatus("http://"+c.hdr+"/") == 404 {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("collector not ready within 60s\n%s", tail(c.logs.String(), 4000))
+			return fmt.Errorf("collector not ready within 60s\n%s", tail(c.logs.String(), 4000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -296,3 +321,24 @@ func eventually(t *testing.T, timeout time.Duration, check func() error) {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// TestStartOnTakenPort: a port taken between being found free and the
+// collector binding it (here held on purpose) makes the first start go
+// again on new ports.
+func TestStartOnTakenPort(t *testing.T) {
+	t.Parallel()
+	c := newCollector(t, "")
+	ln, err := net.Listen("tcp", c.grpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := c.grpc
+	c.start()
+	if c.grpc == taken {
+		t.Fatalf("the collector started on %s, which was taken", taken)
+	}
+	if !strings.Contains(c.logs.String(), "address already in use") {
+		t.Error("the first attempt did not meet the taken port")
+	}
+}
