@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshlens/meshlens/internal/freeport"
 	"github.com/meshlens/meshlens/internal/testenv"
 )
 
@@ -301,20 +302,17 @@ func (h *webhook) all() []webhookAlert {
 	return append([]webhookAlert(nil), h.alerts...)
 }
 
-// freePorts reserves n distinct loopback ports (closed again before use).
+// freePorts returns n distinct loopback ports free right now.
 func freePorts(t *testing.T, n int) []int {
-	var ls []net.Listener
 	var out []int
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for len(out) < n {
+		p, err := freeport.Port()
 		if err != nil {
 			t.Fatal(err)
 		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
 	}
 	return out
 }

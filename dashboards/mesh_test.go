@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshlens/meshlens/internal/freeport"
 )
 
 // The sample mesh of the end-to-end test and the helpers that run real
@@ -199,12 +201,11 @@ func startProcess(t *testing.T, ctx context.Context, dir, name, bin string, args
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 func waitHTTP(t *testing.T, ctx context.Context, u string) {

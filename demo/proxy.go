@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/meshlens/meshlens/internal/freeport"
 )
 
 // Sidecar is a running meshproxy process.
@@ -36,14 +37,7 @@ type SidecarConfig struct {
 }
 
 // FreePort returns a loopback address nobody listens on right now.
-func FreePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
-}
+func FreePort() (string, error) { return freeport.Addr() }
 
 // StartSidecar starts meshproxy with the quick-start flags on free loopback
 // ports and waits until it is ready. The process gets its own process group

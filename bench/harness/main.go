@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshlens/meshlens/internal/freeport"
 )
 
 // result is one measurement: one variant, one load, one round.
@@ -103,7 +105,7 @@ func run(o options) error {
 	fortio := filepath.Join(root, ".tools/bin/fortio")
 
 	// Backend and telemetry sink stay up for the whole run, on CPU 0.
-	backendPort, err := freePort()
+	backendPort, err := freeport.Port()
 	if err != nil {
 		return err
 	}
@@ -115,7 +117,7 @@ func run(o options) error {
 		return err
 	}
 	defer stop(be)
-	sinkPort, err := freePort()
+	sinkPort, err := freeport.Port()
 	if err != nil {
 		return err
 	}
@@ -171,11 +173,11 @@ func measure(o options, v variant, load string, round int, root, dir, backend, s
 	target := backend
 	var cmd *exec.Cmd
 	if v.start != nil {
-		listen, err := freePort()
+		listen, err := freeport.Port()
 		if err != nil {
 			return r, err
 		}
-		admin, err := freePort()
+		admin, err := freeport.Port()
 		if err != nil {
 			return r, err
 		}

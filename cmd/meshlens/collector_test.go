@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/meshlens/meshlens/internal/freeport"
 	"github.com/meshlens/meshlens/internal/testenv"
 )
 
@@ -21,12 +21,10 @@ func loopbackSets(t *testing.T) []string {
 		"receivers::meshlens_hdr::endpoint", "receivers::otlp::protocols::grpc::endpoint",
 		"extensions::meshlens::metrics::endpoint", "extensions::meshlens::api::endpoint",
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := freeport.Addr()
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := ln.Addr().String()
-		ln.Close()
 		args = append(args, "--set", key+"="+addr)
 	}
 	return append(args, "--set", "service::telemetry::logs::level=error")

@@ -6,7 +6,6 @@ package testhost
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	"go.opentelemetry.io/collector/component"
@@ -15,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/extension"
 
 	"github.com/meshlens/meshlens/collector/meshlensextension"
+	"github.com/meshlens/meshlens/internal/freeport"
 )
 
 // Host is a component.Host holding extensions.
@@ -67,14 +67,13 @@ func Start(t testing.TB, o Options) (*Host, *meshlensextension.Extension) {
 	return h, ext.(*meshlensextension.Extension)
 }
 
-// FreeAddr returns a loopback address with a port free right now.
+// FreeAddr returns a loopback address with a port free right now
+// (freeport: below the ephemeral range).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
 	return addr
 }
