@@ -30,7 +30,7 @@ func TestOverloadRefusalsRetryable(t *testing.T) {
 	t.Parallel()
 	c := newCollector(t, "",
 		"--set", "processors::memory_limiter::check_interval=100ms",
-		"--set", "processors::memory_limiter::limit_mib=4",
+		"--set", "processors::memory_limiter::limit_mib=2",
 		"--set", "processors::memory_limiter::spike_limit_mib=1")
 	c.start()
 
