@@ -229,6 +229,16 @@ type Compactions interface {
 	DirtyPeriods(ctx context.Context, closedBy time.Time, limit int) ([]Period, error)
 }
 
+// CompactorLock is implemented by stores that several collectors share
+// (PostgreSQL), so that one compactor at a time builds compactions instead
+// of every collector building the same periods.
+type CompactorLock interface {
+	// TryLockCompactor takes the store's compactor lock if no other
+	// process holds it, and reports whether it did; unlock releases it.
+	// The lock also ends with the process or its connection.
+	TryLockCompactor(ctx context.Context) (unlock func(), ok bool, err error)
+}
+
 // Unwrapper is implemented by stores that wrap another one (store/open's
 // retention wrapper), so that what the wrapped store implements beyond
 // Store, such as Compactions, can be reached.

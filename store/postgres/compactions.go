@@ -186,3 +186,35 @@ func (s *Store) DirtyPeriods(ctx context.Context, closedBy time.Time, limit int)
 	}
 	return out, nil
 }
+
+var _ store.CompactorLock = (*Store)(nil)
+
+// TryLockCompactor takes a session advisory lock, keyed by the schema, on a
+// connection of its own held until unlock. A process that dies loses its
+// connection and with it the lock.
+func (s *Store) TryLockCompactor(ctx context.Context) (func(), bool, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres store: compactor lock: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext('meshlens compactor ' || $1))`, s.schema).Scan(&got); err != nil {
+		conn.Release()
+		return nil, false, fmt.Errorf("postgres store: compactor lock: %w", err)
+	}
+	if !got {
+		conn.Release()
+		return nil, false, nil
+	}
+	unlock := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('meshlens compactor ' || $1))`, s.schema); err != nil {
+			// Not released: close the connection (which ends the lock)
+			// rather than hand it back to the pool still holding it.
+			_ = conn.Conn().Close(ctx)
+		}
+		conn.Release()
+	}
+	return unlock, true, nil
+}

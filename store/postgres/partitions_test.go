@@ -116,3 +116,43 @@ func TestRetentionDropsPartitions(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactorLock: of two stores on one database (two collectors), one
+// compactor lock holder at a time; unlocking hands it on.
+func TestCompactorLock(t *testing.T) {
+	ctx := context.Background()
+	url := migrated(t)
+	open := func() *postgres.Store {
+		st, err := postgres.Open(ctx, postgres.Options{URL: url + "&pool_max_conns=2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a, b := open(), open()
+	unlockA, ok, err := a.TryLockCompactor(ctx)
+	if err != nil || !ok {
+		t.Fatalf("first lock: %v, %v", ok, err)
+	}
+	if _, ok, err := b.TryLockCompactor(ctx); err != nil || ok {
+		t.Fatalf("second collector took the held lock: %v, %v", ok, err)
+	}
+	if _, ok, err := a.TryLockCompactor(ctx); err != nil || ok {
+		t.Fatalf("the holder took it again on another connection: %v, %v", ok, err)
+	}
+	unlockA()
+	unlockB, ok, err := b.TryLockCompactor(ctx)
+	if err != nil || !ok {
+		t.Fatalf("after unlock: %v, %v", ok, err)
+	}
+	unlockB()
+	// Released connections went back to the pool without the lock.
+	for range 3 {
+		unlock, ok, err := a.TryLockCompactor(ctx)
+		if err != nil || !ok {
+			t.Fatalf("lock again: %v, %v", ok, err)
+		}
+		unlock()
+	}
+}

@@ -21,8 +21,11 @@ import (
 // Each tick builds at most Batch periods; Run ticks every Interval, and
 // again after Pause while a tick finds a full batch (a backlog, e.g. after
 // an upgrade or a stop). Several collectors sharing one PostgreSQL each run
-// one: they may build the same period twice, which costs work, never
-// correctness (a compaction never replaces one of a newer generation).
+// one, and a tick runs only while it holds the store's compactor lock
+// (store.CompactorLock): the others' ticks find it taken and do nothing, so
+// one period is not built by every collector at once. Without the lock a
+// period built twice would cost work, never correctness (a compaction
+// never replaces one of a newer generation).
 type Compactor struct {
 	Store store.Store
 	// Now is the clock; nil is time.Now.
@@ -60,6 +63,16 @@ func (c *Compactor) Tick(ctx context.Context) (int, error) {
 	cs, st, ok := store.CompactionsOf(c.Store)
 	if !ok {
 		return 0, nil
+	}
+	if l, ok := st.(store.CompactorLock); ok {
+		unlock, got, err := l.TryLockCompactor(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if !got {
+			return 0, nil // another collector's compactor is at work
+		}
+		defer unlock()
 	}
 	now := time.Now
 	if c.Now != nil {

@@ -80,3 +80,58 @@ func TestCompactorRun(t *testing.T) {
 		t.Fatal("Run did not return after its context ended")
 	}
 }
+
+// lockedStore is a store whose compactor lock another collector may hold.
+type lockedStore struct {
+	*sqlite.Store
+	held     bool
+	unlocked int
+}
+
+func (s *lockedStore) TryLockCompactor(context.Context) (func(), bool, error) {
+	if s.held {
+		return nil, false, nil
+	}
+	return func() { s.unlocked++ }, true, nil
+}
+
+// TestCompactorTakesTurns: a tick builds nothing while another collector
+// holds the store's compactor lock, and builds (then unlocks) once it may.
+func TestCompactorTakesTurns(t *testing.T) {
+	ctx := context.Background()
+	sq, err := sqlite.Open(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	st := &lockedStore{Store: sq, held: true}
+	h := hdr.New()
+	hdr.Record(h, 100)
+	enc, _ := hdr.Encode(h)
+	now := time.Date(2026, 5, 1, 12, 30, 30, 0, time.UTC)
+	// A minute and an hour, both closed.
+	r := store.Rollup{Minute: now.Add(-90 * time.Minute).Truncate(time.Minute), Source: "p", Count: 1, Total: enc,
+		Key: model.HopKey{Service: "api", Direction: model.Inbound, Peer: "web", Route: "/", Method: "GET", StatusClass: "2xx"}}
+	if err := st.WriteRollups(ctx, []store.Rollup{r}); err != nil {
+		t.Fatal(err)
+	}
+	c := &rollup.Compactor{Store: st, Now: func() time.Time { return now }}
+	dirty := func() int {
+		t.Helper()
+		ps, err := st.DirtyPeriods(ctx, now, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ps)
+	}
+	if n, err := c.Tick(ctx); n != 0 || err != nil || dirty() != 2 {
+		t.Fatalf("tick with the lock held elsewhere: took %d, %v; %d periods dirty, want 2 left", n, err, dirty())
+	}
+	st.held = false
+	if n, err := c.Tick(ctx); n != 2 || err != nil || dirty() != 0 {
+		t.Fatalf("tick with the lock free: took %d, %v; %d periods dirty, want none", n, err, dirty())
+	}
+	if st.unlocked != 1 {
+		t.Errorf("lock released %d times after one tick", st.unlocked)
+	}
+}
