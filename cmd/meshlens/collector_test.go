@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,12 +77,26 @@ func TestCollectorStoreFlags(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan int, 1)
-	go func() { done <- runCollector(runCtx, append([]string{"--data-dir", dir}, loopbackSets(t)...)) }()
+	sets := loopbackSets(t)
+	var grpcAddr string
+	for _, a := range sets {
+		if v, ok := strings.CutPrefix(a, "receivers::otlp::protocols::grpc::endpoint="); ok {
+			grpcAddr = v
+		}
+	}
+	go func() { done <- runCollector(runCtx, append([]string{"--data-dir", dir}, sets...)) }()
 	deadline := time.After(30 * time.Second)
 	for {
 		_, errDB := os.Stat(filepath.Join(dir, "meshlens.db"))
 		_, errQueue := os.Stat(filepath.Join(dir, "queue"))
-		if errDB == nil && errQueue == nil {
+		// Stopped before it has started (the store opens before the
+		// receivers listen), the collector would rightly exit 1.
+		started := false
+		if conn, err := net.DialTimeout("tcp", grpcAddr, time.Second); err == nil {
+			conn.Close()
+			started = true
+		}
+		if errDB == nil && errQueue == nil && started {
 			break
 		}
 		select {

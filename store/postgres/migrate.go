@@ -174,6 +174,13 @@ func (m *Migrator) locked(ctx context.Context, fn func(*pgxpool.Conn) error) err
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
 		return fmt.Errorf("take migration lock: %w", err)
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock) //nolint:errcheck // the session ends the lock anyway
+	defer func() {
+		ctx := context.WithoutCancel(ctx)
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrationLock); err != nil {
+			// Close the session, which ends the lock, rather than hand the
+			// connection back to the pool still holding it.
+			_ = conn.Conn().Close(ctx)
+		}
+	}()
 	return fn(conn)
 }
