@@ -16,10 +16,19 @@
 #   bench/collector/run.sh            # ROUNDS=3 SECS=20 RATE=10000
 #   ROUNDS=5 SECS=30 bench/collector/run.sh
 #
+# VARIANT runs a third collector beside them, for comparing a change with
+# the default build in the same rounds: a command the script appends the
+# same flags to, e.g. VARIANT="/tmp/meshlens-old collector" or
+# VARIANT="bin/meshlens collector --set exporters::meshlens_store::sending_queue::num_consumers=1".
+# Each round then also prints the variant's CPU and its ratio to meshlens.
+# A round's ratio moves by about ±0.1 on a shared 2-core machine: compare
+# over 5 rounds or more.
+#
 # Builds bin/meshlens, and needs PostgreSQL (MESHLENS_BENCH_DATABASE_URL, or
 # 127.0.0.1:5432, where it creates and drops a database of its own).
 set -euo pipefail
 ROUNDS=${ROUNDS:-3}
+VARIANT=${VARIANT:-}
 SECS=${SECS:-20}
 RATE=${RATE:-10000}
 cd "$(git rev-parse --show-toplevel)"
@@ -68,7 +77,11 @@ start() {
 	if [ "$name" = stock ]; then
 		STOCK_GRPC=127.0.0.1:$grpc bin/bench/stockcol --config bench/collector/stock.yaml >"$work/$name.log" 2>&1 &
 	else
-		bin/meshlens collector --data-dir "$work/data-$RANDOM" --database-url "$DBURL" \
+		local cmd="bin/meshlens collector"
+		[ "$name" = variant ] && cmd=$VARIANT
+		# $cmd is a command and its arguments: split on purpose.
+		# shellcheck disable=SC2086
+		$cmd --data-dir "$work/data-$RANDOM" --database-url "$DBURL" \
 			--set receivers::otlp::protocols::grpc::endpoint=127.0.0.1:$grpc \
 			--set receivers::meshlens_hdr::endpoint=127.0.0.1:$(port) \
 			--set extensions::meshlens::metrics::endpoint=127.0.0.1:$(port) \
@@ -81,18 +94,19 @@ start() {
 	waitport "$grpc"
 }
 
-echo "collector CPU at $RATE spans/s each (100 spans a batch, OTLP/gRPC), both collectors side by side, ${SECS}s of load + 3s, $ROUNDS rounds, $(nproc) cores"
+names="stock meshlens"
+[ -n "$VARIANT" ] && names="$names variant"
+echo "collector CPU at $RATE spans/s each (100 spans a batch, OTLP/gRPC), side by side ($names), ${SECS}s of load + 3s, $ROUNDS rounds, $(nproc) cores"
 ratios=()
 for r in $(seq "$ROUNDS"); do
-	start stock
-	start meshlens
+	for n in $names; do start "$n"; done
 	sleep 2 # settle after start
 	declare -A before=()
-	for n in stock meshlens; do before[$n]=$(cpu "${PID[$n]}"); done
+	for n in $names; do before[$n]=$(cpu "${PID[$n]}"); done
 	# Both loads run at once, so whatever else the machine does in this
 	# window weighs on both collectors alike.
 	loads=()
-	for n in stock meshlens; do
+	for n in $names; do
 		bin/bench/load -endpoint "127.0.0.1:${GRPC[$n]}" -rate "$RATE" -batch 100 -duration "${SECS}s" \
 			-service "bench-$n" >>"$work/load-$n.log" 2>&1 &
 		loads+=("$!")
@@ -100,14 +114,19 @@ for r in $(seq "$ROUNDS"); do
 	for l in "${loads[@]}"; do wait "$l" || { cat "$work"/load-*.log >&2; exit 1; }; done
 	sleep 3
 	declare -A c=()
-	for n in stock meshlens; do
+	for n in $names; do
 		c[$n]=$(awk -v a="$(cpu "${PID[$n]}")" -v b="${before[$n]}" -v t="$TCK" 'BEGIN{printf "%.2f", (a-b)/t}')
 		kill "${PID[$n]}"
 		wait "${PID[$n]}" 2>/dev/null || true
 	done
 	ratio=$(awk -v m="${c[meshlens]}" -v s="${c[stock]}" 'BEGIN{printf "%.2f", m/s}')
 	ratios+=("$ratio")
-	printf "round %d: stock %s CPU-s, meshlens %s CPU-s, ratio %s×\n" "$r" "${c[stock]}" "${c[meshlens]}" "$ratio"
+	printf "round %d: stock %s CPU-s, meshlens %s CPU-s, ratio %s×" "$r" "${c[stock]}" "${c[meshlens]}" "$ratio"
+	if [ -n "$VARIANT" ]; then
+		awk -v v="${c[variant]}" -v s="${c[stock]}" -v m="${c[meshlens]}" \
+			'BEGIN{printf "; variant %.2f CPU-s, %.2f× stock, %.2f× meshlens", v, v/s, v/m}'
+	fi
+	echo
 	unset c before
 done
 stored=$(psql -tA "$DBURL" -c "SELECT count(*) FROM spans WHERE service = 'bench-meshlens'")
