@@ -191,8 +191,14 @@ var _ store.CompactorLock = (*Store)(nil)
 
 // TryLockCompactor takes a session advisory lock, keyed by the schema, on a
 // connection of its own held until unlock. A process that dies loses its
-// connection and with it the lock.
+// connection and with it the lock. A pool of one connection
+// (pool_max_conns=1) cannot spare one for the lock while the compactor
+// works: its compactor runs unlocked, as before the lock existed (the same
+// period may then be built twice, which costs work, never correctness).
 func (s *Store) TryLockCompactor(ctx context.Context) (func(), bool, error) {
+	if s.pool.Config().MaxConns < 2 {
+		return func() {}, true, nil
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("postgres store: compactor lock: %w", err)

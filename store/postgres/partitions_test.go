@@ -156,3 +156,24 @@ func TestCompactorLock(t *testing.T) {
 		unlock()
 	}
 }
+
+// TestCompactorLockSmallPool: with one pooled connection the lock holds
+// none, and the compactor's own queries still get the connection.
+func TestCompactorLockSmallPool(t *testing.T) {
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, postgres.Options{URL: migrated(t) + "&pool_max_conns=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	unlock, ok, err := st.TryLockCompactor(ctx)
+	if err != nil || !ok {
+		t.Fatalf("lock: %v, %v", ok, err)
+	}
+	defer unlock()
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := st.DirtyPeriods(qctx, time.Now(), 1); err != nil {
+		t.Fatalf("a query while the lock is held: %v", err)
+	}
+}
