@@ -18,18 +18,29 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
 }
 
+// compactorStore opens a SQLite store for the test, closed at its end, and
+// returns it with an encoded histogram of one value to write rollups of.
+func compactorStore(t *testing.T) (*sqlite.Store, string) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := hdr.New()
+	hdr.Record(h, 100)
+	enc, err := hdr.Encode(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, enc
+}
+
 // TestCompactorRun: Run builds what closes, again after new writes, and
 // returns when its context ends.
 func TestCompactorRun(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	h := hdr.New()
-	hdr.Record(h, 100)
-	enc, _ := hdr.Encode(h)
+	st, enc := compactorStore(t)
 	now := time.Date(2026, 5, 1, 12, 0, 30, 0, time.UTC)
 	write := func(m time.Time, src string) {
 		t.Helper()
@@ -99,15 +110,8 @@ func (s *lockedStore) TryLockCompactor(context.Context) (func(), bool, error) {
 // holds the store's compactor lock, and builds (then unlocks) once it may.
 func TestCompactorTakesTurns(t *testing.T) {
 	ctx := context.Background()
-	sq, err := sqlite.Open(ctx, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sq.Close()
+	sq, enc := compactorStore(t)
 	st := &lockedStore{Store: sq, held: true}
-	h := hdr.New()
-	hdr.Record(h, 100)
-	enc, _ := hdr.Encode(h)
 	now := time.Date(2026, 5, 1, 12, 30, 30, 0, time.UTC)
 	// A minute and an hour, both closed.
 	r := store.Rollup{Minute: now.Add(-90 * time.Minute).Truncate(time.Minute), Source: "p", Count: 1, Total: enc,
