@@ -12,9 +12,10 @@ import (
 
 // hopKeyOf derives the hop key a proxy span was recorded under: SERVER spans
 // are inbound hops of their service, CLIENT spans outbound; the peer comes
-// from meshlens.peer or peer.service ("unknown" when neither is set), the
-// route from http.route, the method from http.request.method, the status
-// class from rpc.grpc.status_code or http.response.status_code.
+// from spans.PeerKeys ("unknown" when none is set), the route from
+// http.route or meshlens.route, the method from http.request.method or
+// http.method, the status class from rpc.grpc.status_code or else
+// http.response.status_code (a span with neither has no hop key).
 func hopKeyOf(service string, sp ptrace.Span) (model.HopKey, bool) {
 	k := model.HopKey{Service: service, Peer: "unknown"}
 	switch sp.Kind() {
@@ -25,35 +26,66 @@ func hopKeyOf(service string, sp ptrace.Span) (model.HopKey, bool) {
 	default:
 		return k, false
 	}
-	attrs := sp.Attributes()
-	if p := firstAttr(attrs, spans.PeerKeys...); p != "" {
-		k.Peer = p
+	// One pass over the attributes; for each part the first key listed
+	// above with a non-empty value wins.
+	var (
+		peer, route, method        string
+		peerRank, routeRank        = len(spans.PeerKeys), 2
+		methodRank                 = 2
+		grpcCode, httpCode         pcommon.Value
+		haveGRPCCode, haveHTTPCode bool
+	)
+	for key, v := range sp.Attributes().All() {
+		switch key {
+		case "http.route", "meshlens.route":
+			if r := b2i(key == "meshlens.route"); r < routeRank && v.AsString() != "" {
+				route, routeRank = v.AsString(), r
+			}
+		case "http.request.method", "http.method":
+			if r := b2i(key == "http.method"); r < methodRank && v.AsString() != "" {
+				method, methodRank = v.AsString(), r
+			}
+		case "rpc.grpc.status_code":
+			if !haveGRPCCode {
+				grpcCode, haveGRPCCode = v, true
+			}
+		case "http.response.status_code":
+			if !haveHTTPCode {
+				httpCode, haveHTTPCode = v, true
+			}
+		default:
+			if r := spans.PeerRank(key); r >= 0 && r < peerRank && v.AsString() != "" {
+				peer, peerRank = v.AsString(), r
+			}
+		}
 	}
-	k.Route = firstAttr(attrs, "http.route", "meshlens.route")
-	k.Method = firstAttr(attrs, "http.request.method", "http.method")
-	if v, ok := attrs.Get("rpc.grpc.status_code"); ok {
-		k.StatusClass = model.GRPCStatusClass(int(v.Int()))
-	} else if v, ok := attrs.Get("http.response.status_code"); ok {
-		code := v.Int()
-		if v.Type() == pcommon.ValueTypeStr {
-			n, err := strconv.Atoi(v.Str())
+	if peer != "" {
+		k.Peer = peer
+	}
+	k.Route, k.Method = route, method
+	switch {
+	case haveGRPCCode:
+		k.StatusClass = model.GRPCStatusClass(int(grpcCode.Int()))
+	case haveHTTPCode:
+		code := httpCode.Int()
+		if httpCode.Type() == pcommon.ValueTypeStr {
+			n, err := strconv.Atoi(httpCode.Str())
 			if err != nil {
 				return k, false
 			}
 			code = int64(n)
 		}
 		k.StatusClass = model.StatusClass(int(code))
-	} else {
+	default:
 		return k, false
 	}
 	return k, k.Validate() == nil
 }
 
-func firstAttr(m pcommon.Map, keys ...string) string {
-	for _, key := range keys {
-		if v, ok := m.Get(key); ok && v.AsString() != "" {
-			return v.AsString()
-		}
+// b2i is 1 for true, 0 for false: the rank of the second of two keys.
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
-	return ""
+	return 0
 }

@@ -251,9 +251,15 @@ func Clean(s string) string {
 }
 
 // isPlainText reports whether s is valid UTF-8 without NUL; ASCII is
-// checked without decoding runes.
+// checked eight bytes at a time, without decoding runes.
 func isPlainText(s string) bool {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if w := word(s[i:]); w&highBits != 0 || hasZeroByte(w) {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
 		c := s[i]
 		if c == 0 {
 			return false
@@ -263,6 +269,48 @@ func isPlainText(s string) bool {
 		}
 	}
 	return true
+}
+
+// IsASCII reports whether s is all ASCII, checked eight bytes at a time.
+func IsASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if word(s[i:])&highBits != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// Eight bytes at a time: word loads the first eight bytes of s (the
+// compiler makes it one load), and the tests below look at all eight.
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+func word(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// hasZeroByte reports whether a byte of w is 0.
+func hasZeroByte(w uint64) bool { return (w-lowBits)&^w&highBits != 0 }
+
+// jsonPlain reports whether the eight bytes of w go into a JSON string as
+// they are: ASCII, no control character, no quote, no backslash.
+func jsonPlain(w uint64) bool {
+	const below = lowBits * 0x20 // (w - below) &^ w: a byte below 0x20, for ASCII bytes
+	return w&highBits == 0 &&
+		(w-below)&^w&highBits == 0 &&
+		!hasZeroByte(w^(lowBits*'"')) &&
+		!hasZeroByte(w^(lowBits*'\\'))
 }
 
 // jsonSafe marks the ASCII bytes a JSON string holds as they are.
@@ -283,6 +331,11 @@ func AppendJSONString(b []byte, s string) []byte {
 	start := 0
 	invalid := false // the byte before i was invalid UTF-8, already replaced
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && jsonPlain(word(s[i:])) {
+			invalid = false
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			invalid = false

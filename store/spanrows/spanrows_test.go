@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/meshlens/meshlens/store"
 )
@@ -19,6 +21,19 @@ func TestAppendJSONString(t *testing.T) {
 	}
 	r := rand.New(rand.NewSource(1))
 	alphabet := []byte{0, 1, 0x1f, ' ', '"', '\\', 'a', 0x7f, 0x80, 0xbf, 0xc3, 0xa9, 0xe2, 0x9c, 0x93, 0xf0, 0x9f, 0x98, 0x80, 0xff}
+	// Runs of plain bytes long enough for the eight-byte steps, with the
+	// odd byte anywhere in them.
+	plain := []byte("abcdefghijklmnopqrstuvwxyz.-_/:=~!#$%&'()*+,;<>?@[]^`{|}")
+	for range 20000 {
+		b := make([]byte, r.Intn(40))
+		for i := range b {
+			b[i] = plain[r.Intn(len(plain))]
+			if r.Intn(8) == 0 {
+				b[i] = alphabet[r.Intn(len(alphabet))]
+			}
+		}
+		cases = append(cases, string(b))
+	}
 	for range 20000 {
 		b := make([]byte, r.Intn(12))
 		for i := range b {
@@ -38,7 +53,46 @@ func TestAppendJSONString(t *testing.T) {
 		if got := string(AppendText(nil, s)[4:]); got != Clean(s) {
 			t.Fatalf("AppendText(%q) holds %q, want %q", s, got, Clean(s))
 		}
+		checkText(t, s)
 	}
+}
+
+// checkText holds the eight-byte scans to their byte-by-byte definitions.
+func checkText(t *testing.T, s string) {
+	t.Helper()
+	if got, want := isPlainText(s), utf8.ValidString(s) && !strings.Contains(s, "\x00"); got != want {
+		t.Fatalf("isPlainText(%q) = %v, want %v", s, got, want)
+	}
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		ascii = ascii && s[i] < utf8.RuneSelf
+	}
+	if got := IsASCII(s); got != ascii {
+		t.Fatalf("IsASCII(%q) = %v, want %v", s, got, ascii)
+	}
+	for i := 0; i+8 <= len(s); i++ {
+		plain := true
+		for _, c := range []byte(s[i : i+8]) {
+			plain = plain && c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\'
+		}
+		if got := jsonPlain(word(s[i:])); got != plain {
+			t.Fatalf("jsonPlain(%q) = %v, want %v", s[i:i+8], got, plain)
+		}
+	}
+}
+
+// FuzzText: AppendJSONString parses back to Clean(s), and the eight-byte
+// scans agree with their byte-by-byte definitions.
+func FuzzText(f *testing.F) {
+	f.Add("plain text, long enough for words")
+	f.Add("ünï \x00 \xff \" \\ \x1f")
+	f.Fuzz(func(t *testing.T, s string) {
+		var got string
+		if err := json.Unmarshal(AppendJSONString(nil, s), &got); err != nil || got != Clean(s) {
+			t.Fatalf("%q: parsed %q (%v), want %q", s, got, err, Clean(s))
+		}
+		checkText(t, s)
+	})
 }
 
 func TestRoundTrip(t *testing.T) {

@@ -51,7 +51,7 @@ func Convert(td ptrace.Traces, red *Redactor) Result {
 				}
 				s := convertSpan(sp, service, red, &a)
 				res.Spans = append(res.Spans, s)
-				d.span(sp, service, s.Start)
+				d.span(sp.Kind(), service, firstStr(sp.Attributes(), PeerKeys), s.Start)
 			}
 		}
 	}
@@ -123,4 +123,17 @@ func (a *arena) str(v pcommon.Value) string {
 	default:
 		return v.AsString()
 	}
+}
+
+// firstStr returns the first non-empty value among keys (see
+// firstString).
+func firstStr(m pcommon.Map, keys []string) string {
+	for _, k := range keys {
+		if v, ok := m.Get(k); ok {
+			if s := firstString(v); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
 }

@@ -55,10 +55,11 @@ func ConvertRows(td ptrace.Traces, red *Redactor, b []byte) Rows {
 					res.Invalid++
 					continue
 				}
-				b = appendRow(b, sp, service, red)
+				var peer string
+				b, peer = appendRow(b, sp, service, red)
 				res.N++
 				res.Summary.Note(int64(sp.StartTimestamp()), stored, spanrows.Clean(sp.Name()), kind(sp.Kind()))
-				d.span(sp, service, time.Unix(0, int64(sp.StartTimestamp())).UTC())
+				d.span(sp.Kind(), service, peer, time.Unix(0, int64(sp.StartTimestamp())).UTC())
 			}
 		}
 	}
@@ -67,7 +68,26 @@ func ConvertRows(td ptrace.Traces, red *Redactor, b []byte) Rows {
 	return res
 }
 
-func appendRow(b []byte, sp ptrace.Span, service string, red *Redactor) []byte {
+// appendRow appends sp's row to b and returns the span's peer (PeerKeys).
+// The attributes are read in one pass: the request ID and the peer are
+// picked out of it, and the other attributes, less the redacted ones, go
+// into the row's attributes object.
+func appendRow(b []byte, sp ptrace.Span, service string, red *Redactor) ([]byte, string) {
+	attrs := sp.Attributes()
+	var requestID, peer string
+	requestRank, peerRank := len(RequestIDKeys), len(PeerKeys)
+	for k, v := range attrs.All() {
+		if r := requestIDPick.rank(k); r >= 0 && r < requestRank {
+			if s := firstString(v); s != "" {
+				requestID, requestRank = s, r
+			}
+		}
+		if r := peerPick.rank(k); r >= 0 && r < peerRank {
+			if s := firstString(v); s != "" {
+				peer, peerRank = s, r
+			}
+		}
+	}
 	tid, sid, pid := sp.TraceID(), sp.SpanID(), sp.ParentSpanID()
 	b = spanrows.BeginRow(b)
 	b = spanrows.AppendHex(b, tid[:])
@@ -89,8 +109,7 @@ func appendRow(b []byte, sp ptrace.Span, service string, red *Redactor) []byte {
 	b = spanrows.AppendInt8(b, dur)
 	b = spanrows.AppendText(b, status(sp.Status().Code()))
 	b = spanrows.AppendText(b, sp.Status().Message())
-	attrs := sp.Attributes()
-	b = spanrows.AppendText(b, firstStr(attrs, RequestIDKeys))
+	b = spanrows.AppendText(b, requestID)
 	b, o := spanrows.BeginObject(b)
 	var num [24]byte
 	for k, v := range attrs.All() {
@@ -108,5 +127,5 @@ func appendRow(b []byte, sp ptrace.Span, service string, red *Redactor) []byte {
 			b = o.Member(b, k, v.AsString())
 		}
 	}
-	return o.End(b)
+	return o.End(b), peer
 }

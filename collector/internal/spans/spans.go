@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/meshlens/meshlens/store"
+	"github.com/meshlens/meshlens/store/spanrows"
 )
 
 // DefaultRedact lists the attribute-key suffixes removed at ingest (matched
@@ -40,13 +41,24 @@ var PeerKeys = []string{"meshlens.peer.service", "meshlens.peer", "peer.service"
 // Redactor removes credentials from attributes.
 type Redactor struct {
 	suffixes []string // lowercased
+	// last marks the last bytes of the suffixes: an ASCII key whose last
+	// byte, lowercased, is not one of them matches none.
+	last [256]bool
 }
 
 // NewRedactor returns a Redactor removing keys that end in one of suffixes.
 func NewRedactor(suffixes []string) *Redactor {
 	r := &Redactor{}
 	for _, s := range suffixes {
-		r.suffixes = append(r.suffixes, strings.ToLower(s))
+		s = strings.ToLower(s)
+		r.suffixes = append(r.suffixes, s)
+		if s == "" { // "" ends every key: no byte tells
+			for i := range r.last {
+				r.last[i] = true
+			}
+			continue
+		}
+		r.last[s[len(s)-1]] = true
 	}
 	return r
 }
@@ -56,12 +68,13 @@ func NewRedactor(suffixes []string) *Redactor {
 // without regard to case. It runs for every attribute of every span, so an
 // ASCII key (all real ones) is matched in place: for each suffix one length
 // check, one separator byte and, only then, a case-insensitive compare; no
-// string is built.
+// string is built. Most keys are passed on their last byte alone.
 func (r *Redactor) Redacted(key string) bool {
-	for i := 0; i < len(key); i++ {
-		if key[i] >= utf8.RuneSelf {
-			return r.redactedFolded(key)
-		}
+	if n := len(key); n > 0 && key[n-1] < utf8.RuneSelf && !r.last[lowerASCII(key[n-1])] {
+		return false
+	}
+	if !spanrows.IsASCII(key) {
+		return r.redactedFolded(key)
 	}
 	for _, s := range r.suffixes {
 		n := len(key) - len(s)
@@ -87,6 +100,13 @@ func (r *Redactor) redactedFolded(key string) bool {
 	return false
 }
 
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
 // asciiEqualLower reports whether the ASCII string a equals lower once
 // lowercased; lower is already lower case.
 func asciiEqualLower(a, lower string) bool {
@@ -94,11 +114,7 @@ func asciiEqualLower(a, lower string) bool {
 		return false
 	}
 	for i := 0; i < len(a); i++ {
-		c := a[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
+		if lowerASCII(a[i]) != lower[i] {
 			return false
 		}
 	}
@@ -121,13 +137,12 @@ type discoveries struct {
 
 // span notes one span's service and, for a client or server span with a
 // known peer, the edge.
-func (d *discoveries) span(sp ptrace.Span, service string, start time.Time) {
+func (d *discoveries) span(k ptrace.SpanKind, service, peer string, start time.Time) {
 	d.see(service, start)
-	peer := firstStr(sp.Attributes(), PeerKeys)
 	if peer == "" {
 		return
 	}
-	switch sp.Kind() {
+	switch k {
 	case ptrace.SpanKindClient, ptrace.SpanKindProducer:
 		d.edge(service, peer, start)
 	case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
@@ -200,28 +215,55 @@ func (d *discoveries) result() ([]store.Service, []store.Edge) {
 // the string is used.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-// firstStr returns the first non-empty value among keys; a slice value
-// gives its first element (HTTP header attributes are string arrays).
-func firstStr(m pcommon.Map, keys []string) string {
+// firstString is v as a string; a slice gives its first element (HTTP
+// header attributes are string arrays).
+func firstString(v pcommon.Value) string {
+	if v.Type() == pcommon.ValueTypeSlice {
+		if v.Slice().Len() == 0 {
+			return ""
+		}
+		return v.Slice().At(0).AsString()
+	}
+	return v.AsString()
+}
+
+// keyPick finds a key among a few in the one pass over a span's attributes:
+// most keys are told apart by their length alone.
+type keyPick struct {
+	keys []string
+	lens uint64 // bit n set: one of keys is n bytes long (n < 64)
+}
+
+var (
+	requestIDPick = newKeyPick(RequestIDKeys)
+	peerPick      = newKeyPick(PeerKeys)
+)
+
+func newKeyPick(keys []string) keyPick {
+	p := keyPick{keys: keys}
 	for _, k := range keys {
-		v, ok := m.Get(k)
-		if !ok {
-			continue
+		if len(k) >= 64 {
+			panic("spans: an attribute key to pick is 64 bytes or longer: " + k)
 		}
-		var s string
-		switch v.Type() {
-		case pcommon.ValueTypeSlice:
-			if v.Slice().Len() > 0 {
-				s = v.Slice().At(0).AsString()
-			}
-		default:
-			s = v.AsString()
-		}
-		if s != "" {
-			return s
+		p.lens |= 1 << len(k)
+	}
+	return p
+}
+
+// PeerRank is k's index in PeerKeys, or -1.
+func PeerRank(k string) int { return peerPick.rank(k) }
+
+// rank is k's index in the keys, or -1.
+func (p *keyPick) rank(k string) int {
+	if len(k) >= 64 || p.lens&(1<<len(k)) == 0 {
+		return -1
+	}
+	for i, key := range p.keys {
+		if k == key {
+			return i
 		}
 	}
-	return ""
+	return -1
 }
 
 func kind(k ptrace.SpanKind) string {
