@@ -24,14 +24,26 @@
 # A round's ratio moves by about ±0.1 on a shared 2-core machine: compare
 # over 5 rounds or more.
 #
+# PERF=1 also profiles every collector with `perf record -e cpu-clock -g`
+# (Debian's linux-perf) from 3 s into the load to 2 s before its end, and
+# prints each round's samples sorted into the parts of a collector's work
+# (bench/collector/perfcat.py). Sample counts of one window tell parts
+# apart far more finely than the CPU-seconds of a round do. PERFDIR=DIR
+# keeps the last round's profiles there (perf-NAME.data).
+#
 # Builds bin/meshlens, and needs PostgreSQL (MESHLENS_BENCH_DATABASE_URL, or
 # 127.0.0.1:5432, where it creates and drops a database of its own).
 set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 VARIANT=${VARIANT:-}
+PERF=${PERF:-}
 SECS=${SECS:-20}
 RATE=${RATE:-10000}
 cd "$(git rev-parse --show-toplevel)"
+if [ -n "$PERF" ] && ! command -v perf >/dev/null; then
+	echo "PERF=1 needs perf (Debian package linux-perf)" >&2
+	exit 1
+fi
 GO=${GO:-go}
 mkdir -p bin/bench
 $GO build -o bin/bench/ ./bench/collector/stockcol ./bench/collector/load
@@ -111,7 +123,16 @@ for r in $(seq "$ROUNDS"); do
 			-service "bench-$n" >>"$work/load-$n.log" 2>&1 &
 		loads+=("$!")
 	done
+	perfs=()
+	if [ -n "$PERF" ]; then
+		sleep 3
+		for n in $names; do
+			perf record -q -e cpu-clock -F 2000 -g -p "${PID[$n]}" -o "${PERFDIR:-$work}/perf-$n.data" -- sleep $((SECS > 6 ? SECS - 5 : 1)) >/dev/null 2>&1 &
+			perfs+=("$!")
+		done
+	fi
 	for l in "${loads[@]}"; do wait "$l" || { cat "$work"/load-*.log >&2; exit 1; }; done
+	for p in "${perfs[@]:-}"; do [ -n "$p" ] && wait "$p"; done
 	sleep 3
 	declare -A c=()
 	for n in $names; do
@@ -127,6 +148,11 @@ for r in $(seq "$ROUNDS"); do
 			'BEGIN{printf "; variant %.2f CPU-s, %.2f× stock, %.2f× meshlens", v, v/s, v/m}'
 	fi
 	echo
+	if [ -n "$PERF" ]; then
+		args=()
+		for n in $names; do args+=("$n=${PERFDIR:-$work}/perf-$n.data"); done
+		python3 bench/collector/perfcat.py "${args[@]}"
+	fi
 	unset c before
 done
 stored=$(psql -tA "$DBURL" -c "SELECT count(*) FROM spans WHERE service = 'bench-meshlens'")
