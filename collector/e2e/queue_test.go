@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -78,6 +79,56 @@ func TestQueueFullRefusesRetryable(t *testing.T) {
 			if got[id] != 1 {
 				return fmt.Errorf("span %s acknowledged, stored %d times (%d of %d stored)", id, got[id], len(got), len(acked))
 			}
+		}
+		return nil
+	})
+}
+
+// TestQueueLengthAfterRestart: spans acknowledged into the persistent queue
+// while PostgreSQL is away, then the collector killed. Restarted, it counts
+// that backlog in meshlens_collector_queue_length before writing any of it
+// (the database answers slowly, so the first write takes seconds), and the
+// gauge goes back to zero once every span is stored.
+func TestQueueLengthAfterRestart(t *testing.T) {
+	t.Parallel()
+	db := migratedDatabase(t)
+	u, _ := url.Parse(db)
+	tp := startToxiproxy(t)
+	listen := tp.proxy(t, "pg", u.Host)
+	c := newCollector(t, withHost(t, db, listen),
+		"--set", "exporters::meshlens_store::retry_on_failure::max_interval=1s")
+	c.start()
+	tp.setEnabled(t, "pg", false)
+
+	const gauge = `meshlens_collector_queue_length{signal="spans"}`
+	s := newSender("http://"+c.hdr, "e2e-queue-restart", 20, 50, 20)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.run(ctx); err != nil {
+		t.Fatalf("sender: %v (answers %s)", err, s.statuses())
+	}
+	acked := len(s.ackedIDs())
+	if got := scrapeValue(t, c.prom, gauge); got != float64(acked) {
+		t.Fatalf("%s = %v with %d spans acknowledged and the database away", gauge, got, acked)
+	}
+	c.kill()
+
+	// Back, but every answer a second late: the restarted collector opens
+	// its store, and its first COPY takes seconds.
+	tp.call(t, http.MethodPost, "/proxies/pg/toxics", map[string]any{
+		"name": "slow", "type": "latency", "stream": "downstream", "toxicity": 1.0,
+		"attributes": map[string]any{"latency": 1000},
+	}, nil)
+	tp.setEnabled(t, "pg", true)
+	c.start()
+	if got := scrapeValue(t, c.prom, gauge); got != float64(acked) {
+		t.Errorf("after the restart %s = %v, want the backlog of %d spans", gauge, got, acked)
+	}
+	tp.call(t, http.MethodDelete, "/proxies/pg/toxics/slow", nil, nil)
+	checkStored(t, db, s, 60*time.Second)
+	eventually(t, 30*time.Second, func() error {
+		if got := scrapeValue(t, c.prom, gauge); got != 0 {
+			return errorf("%s = %v once every span is stored", gauge, got)
 		}
 		return nil
 	})

@@ -65,11 +65,7 @@ func (e *logStorage) Shutdown(ctx context.Context) error {
 // GetClient opens the log of one component and storage name, in a
 // directory named as file_storage names its database file, plus ".log".
 func (e *logStorage) GetClient(_ context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
-	raw := fmt.Sprintf("%s_%s_%s", kindString(kind), id.Type(), id.Name())
-	if name != "" {
-		raw += "_" + name
-	}
-	base := sanitize(raw)
+	base := clientBase(kind, id, name)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, open := e.clients[base]; open {
@@ -94,6 +90,34 @@ func (e *logStorage) GetClient(_ context.Context, kind component.Kind, id compon
 	}}
 	e.clients[base] = c
 	return c, nil
+}
+
+// clientBase names a client's directory (without ".log"), as file_storage
+// names its database file.
+func clientBase(kind component.Kind, id component.ID, name string) string {
+	raw := fmt.Sprintf("%s_%s_%s", kindString(kind), id.Type(), id.Name())
+	if name != "" {
+		raw += "_" + name
+	}
+	return sanitize(raw)
+}
+
+// Peek calls fn with every value the client of kind, id and name holds,
+// before that client is opened: an exporter counts the backlog its sending
+// queue left at its last stop with it. A client that is open already
+// cannot be peeked at. A backlog still in a file_storage database to import
+// is not seen.
+func (e *logStorage) Peek(kind component.Kind, id component.ID, name string, fn func(key string, value []byte) error) error {
+	base := clientBase(kind, id, name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, open := e.clients[base]; open {
+		return fmt.Errorf("meshlens_log_storage: %s is open already", base)
+	}
+	if err := peekLog(filepath.Join(e.cfg.Directory, base+".log"), e.logger.With(zap.String("client", base)), fn); err != nil {
+		return fmt.Errorf("meshlens_log_storage: %w", err)
+	}
+	return nil
 }
 
 type client struct {

@@ -97,15 +97,34 @@ func openLog(dir string, opts logOptions, logger *zap.Logger) (*log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	unlock, err := lockDir(dir)
+	l, nums, err := loadLog(dir, opts, logger)
 	if err != nil {
 		return nil, err
+	}
+	next := uint64(1)
+	if len(nums) > 0 {
+		next = nums[len(nums)-1] + 1
+	}
+	if err := l.startSegment(next); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	l.dropDead()
+	return l, nil
+}
+
+// loadLog locks the log in dir and replays its segments, without starting
+// one to write to; it returns the segment numbers found, oldest first.
+func loadLog(dir string, opts logOptions, logger *zap.Logger) (*log, []uint64, error) {
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, nil, err
 	}
 	l := &log{dir: dir, opts: opts, logger: logger, index: map[string]*entry{}, unlock: unlock}
 	names, err := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if err != nil {
 		l.closeFiles()
-		return nil, err
+		return nil, nil, err
 	}
 	var nums []uint64
 	for _, n := range names {
@@ -118,25 +137,44 @@ func openLog(dir string, opts logOptions, logger *zap.Logger) (*log, error) {
 	}
 	if err != nil {
 		l.closeFiles()
-		return nil, err
+		return nil, nil, err
 	}
 	slices.Sort(nums)
 	for _, num := range nums {
 		if err := l.replay(num); err != nil {
 			l.closeFiles()
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	next := uint64(1)
-	if len(nums) > 0 {
-		next = nums[len(nums)-1] + 1
+	return l, nums, nil
+}
+
+// peekLog calls fn with every live value of the log in dir, in key order,
+// and closes the log again: nothing is written (beyond cutting a torn tail,
+// as opening it would). A directory that does not exist holds nothing.
+func peekLog(dir string, logger *zap.Logger, fn func(key string, value []byte) error) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	if err := l.startSegment(next); err != nil {
-		l.closeFiles()
-		return nil, err
+	l, _, err := loadLog(dir, logOptions{}, logger)
+	if err != nil {
+		return err
 	}
-	l.dropDead()
-	return l, nil
+	keys := make([]string, 0, len(l.index))
+	for k := range l.index {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v, err := l.get(k)
+		if err == nil {
+			err = fn(k, v)
+		}
+		if err != nil {
+			return errors.Join(err, l.closeFiles())
+		}
+	}
+	return l.closeFiles()
 }
 
 // replay reads one segment into the index.

@@ -7,6 +7,8 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -300,6 +302,63 @@ func TestExtensionClients(t *testing.T) {
 	if v, err := c.Get(ctx, "k"); v != nil || err != nil {
 		t.Errorf("deleted: %q, %v", v, err)
 	}
+}
+
+// Peek shows a closed client's live values, in key order, and writes
+// nothing: no directory for a client that never was, no new segment.
+func TestPeek(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Directory = t.TempDir()
+	ext := startExtension(t, NewFactory(), cfg).(*logStorage)
+	ctx := context.Background()
+	id := component.MustNewID("meshlens_store")
+	peek := func() (map[string]string, []string, error) {
+		got := map[string]string{}
+		var order []string
+		err := ext.Peek(component.KindExporter, id, "traces", func(k string, v []byte) error {
+			got[k] = string(v)
+			order = append(order, k)
+			return nil
+		})
+		return got, order, err
+	}
+
+	if got, _, err := peek(); err != nil || len(got) != 0 {
+		t.Fatalf("a client that never was: %v, %v", got, err)
+	}
+	dir := filepath.Join(cfg.Directory, "exporter_meshlens_store_traces.log")
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("peeking created %s: %v", dir, err)
+	}
+
+	c, err := ext.GetClient(ctx, component.KindExporter, id, "traces")
+	must(t, err)
+	must(t, c.Batch(ctx, storage.SetOperation("qmv0", []byte("meta")), storage.SetOperation("7", []byte("seven"))))
+	must(t, c.Set(ctx, "12", []byte("twelve")))
+	must(t, c.Set(ctx, "8", []byte("gone")))
+	must(t, c.Delete(ctx, "8"))
+	if _, _, err := peek(); err == nil {
+		t.Error("peeking at an open client: no error")
+	}
+	must(t, c.Close(ctx))
+
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	got, order, err := peek()
+	must(t, err)
+	want := map[string]string{"qmv0": "meta", "7": "seven", "12": "twelve"}
+	if !reflect.DeepEqual(got, want) || !slices.IsSorted(order) {
+		t.Errorf("peeked %v in order %v, want %v sorted", got, order, want)
+	}
+	if after, _ := filepath.Glob(filepath.Join(dir, "*.seg")); !slices.Equal(after, segs) {
+		t.Errorf("segments %v after peeking, %v before", after, segs)
+	}
+	// The client opens as it was.
+	c, err = ext.GetClient(ctx, component.KindExporter, id, "traces")
+	must(t, err)
+	if v, err := c.Get(ctx, "12"); err != nil || string(v) != "twelve" {
+		t.Errorf("after peeking: %q, %v", v, err)
+	}
+	must(t, c.Close(ctx))
 }
 
 func TestConfigFromYAML(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
+	"go.opentelemetry.io/collector/pipeline"
 	"go.uber.org/zap"
 
 	"github.com/meshlens/meshlens/collector/internal/hdrlog"
@@ -38,7 +40,7 @@ type storeExporter struct {
 
 	st     store.Store
 	health *health.Metrics
-	queued atomic.Int64 // items taken and not yet written, since start
+	queued atomic.Int64 // items queued and not yet written, the last run's backlog included
 }
 
 func newStoreExporter(set exporter.Settings, cfg *Config, signal string) *storeExporter {
@@ -54,12 +56,78 @@ func (e *storeExporter) start(_ context.Context, host component.Host) error {
 	if e.st == nil {
 		return errors.New("meshlens_store exporter: the meshlens extension has no open store")
 	}
+	// Runs before exporterhelper opens the queue and its consumers take
+	// anything from it, so each item is counted in once and out once.
+	e.addQueued(e.backlog(host))
 	return nil
 }
 
-// enqueued and written keep meshlens_collector_queue_length. The count
-// never goes below zero: after a restart the queue replays a backlog this
-// process never counted in, and writing it must not hide what comes next.
+// peeker is the meshlens_log_storage extension's look at a client's values
+// before the client is opened (logstorage.Peek).
+type peeker interface {
+	Peek(kind component.Kind, id component.ID, name string, fn func(key string, value []byte) error) error
+}
+
+// backlog counts the spans or histogram hops the persistent sending queue
+// holds from the collector's last run, for meshlens_collector_queue_length:
+// they are written before anything that arrives now. It counts what a
+// meshlens_log_storage queue holds; another storage extension's backlog is
+// not counted (the gauge then starts at zero, as before).
+func (e *storeExporter) backlog(host component.Host) int {
+	if !e.cfg.QueueConfig.HasValue() || e.cfg.QueueConfig.Get().StorageID == nil {
+		return 0
+	}
+	p, ok := host.GetExtensions()[*e.cfg.QueueConfig.Get().StorageID].(peeker)
+	if !ok {
+		return 0
+	}
+	signal := pipeline.SignalTraces
+	if e.signal == signalHistograms {
+		signal = pipeline.SignalLogs
+	}
+	n := 0
+	err := p.Peek(component.KindExporter, e.set.ID, signal.String(), func(key string, value []byte) error {
+		if _, err := strconv.ParseUint(key, 10, 64); err != nil {
+			return nil // the queue's own metadata, not an item
+		}
+		n += e.queuedItems(value)
+		return nil
+	})
+	if err != nil {
+		e.set.Logger.Warn("meshlens_store exporter: cannot count the queue's backlog; meshlens_collector_queue_length leaves it out", zap.Error(err))
+		return 0
+	}
+	if n > 0 {
+		e.set.Logger.Info("meshlens_store exporter: the sending queue holds a backlog from the last run", zap.String("signal", e.signal), zap.Int("items", n))
+	}
+	return n
+}
+
+// queuedItems is how many spans or histogram hops one queued request
+// counted in when it was queued; an item that does not decode counts none.
+func (e *storeExporter) queuedItems(value []byte) int {
+	if e.signal == signalSpans {
+		_, req, err := spanEncoding{redactor: e.redactor}.Unmarshal(value)
+		if err != nil {
+			return 0
+		}
+		r := req.(*spanRequest)
+		return r.n + r.invalid
+	}
+	_, ld, err := pdatareq.UnmarshalLogs(value)
+	if errors.Is(err, pdatareq.ErrInvalidFormat) {
+		ld, err = (&plog.ProtoUnmarshaler{}).UnmarshalLogs(value)
+	}
+	if err != nil {
+		return 0
+	}
+	return ld.LogRecordCount()
+}
+
+// enqueued and written keep meshlens_collector_queue_length; start counts
+// in the backlog of the last run (backlog). The count never goes below
+// zero: a backlog that could not be counted (a queue on another storage
+// extension) is written all the same, and must not hide what comes next.
 func (e *storeExporter) addQueued(n int) {
 	for {
 		old := e.queued.Load()
