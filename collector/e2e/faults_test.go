@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -24,11 +23,7 @@ import (
 // stored, once.
 func TestPostgresOutage(t *testing.T) {
 	t.Parallel()
-	db := migratedDatabase(t)
-	u, _ := url.Parse(db)
-	tp := startToxiproxy(t)
-	listen := tp.proxy(t, "pg", u.Host)
-	c := newCollector(t, withHost(t, db, listen))
+	c, tp, db := behindToxiproxy(t)
 	c.start()
 
 	// 50 s at 20 batches/s of 100 spans: 10 s before, 30 s during and 10 s

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 )
@@ -16,11 +15,7 @@ import (
 // once the database answers again every acknowledged span is stored, once.
 func TestPostgresHung(t *testing.T) {
 	t.Parallel()
-	db := migratedDatabase(t)
-	u, _ := url.Parse(db)
-	tp := startToxiproxy(t)
-	listen := tp.proxy(t, "pg", u.Host)
-	c := newCollector(t, withHost(t, db, listen),
+	c, tp, db := behindToxiproxy(t,
 		// A hung write gives up after 3 s and is retried from the queue.
 		"--set", "exporters::meshlens_store::timeout=3s",
 		"--set", "exporters::meshlens_store::retry_on_failure::max_interval=2s")

@@ -228,6 +228,18 @@ func pgCounts(t *testing.T, u, sql string) map[string]int64 {
 	return out
 }
 
+// behindToxiproxy starts a collector (not yet running) whose store is a
+// fresh migrated database reached through Toxiproxy's proxy "pg", and
+// returns it with the Toxiproxy and the database's direct URL.
+func behindToxiproxy(t *testing.T, extra ...string) (*collectorProc, *toxiproxy, string) {
+	t.Helper()
+	db := migratedDatabase(t)
+	u, _ := url.Parse(db)
+	tp := startToxiproxy(t)
+	listen := tp.proxy(t, "pg", u.Host)
+	return newCollector(t, withHost(t, db, listen), extra...), tp, db
+}
+
 // toxiproxy is a toxiproxy-server process, driven through its HTTP API.
 type toxiproxy struct {
 	api string

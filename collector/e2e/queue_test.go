@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 )
@@ -18,11 +17,7 @@ import (
 // is stored, once.
 func TestQueueFullRefusesRetryable(t *testing.T) {
 	t.Parallel()
-	db := migratedDatabase(t)
-	u, _ := url.Parse(db)
-	tp := startToxiproxy(t)
-	listen := tp.proxy(t, "pg", u.Host)
-	c := newCollector(t, withHost(t, db, listen),
+	c, tp, db := behindToxiproxy(t,
 		"--set", "exporters::meshlens_store::sending_queue::queue_size=8",
 		"--set", "exporters::meshlens_store::retry_on_failure::max_interval=1s")
 	c.start()
@@ -91,11 +86,7 @@ func TestQueueFullRefusesRetryable(t *testing.T) {
 // gauge goes back to zero once every span is stored.
 func TestQueueLengthAfterRestart(t *testing.T) {
 	t.Parallel()
-	db := migratedDatabase(t)
-	u, _ := url.Parse(db)
-	tp := startToxiproxy(t)
-	listen := tp.proxy(t, "pg", u.Host)
-	c := newCollector(t, withHost(t, db, listen),
+	c, tp, db := behindToxiproxy(t,
 		"--set", "exporters::meshlens_store::retry_on_failure::max_interval=1s")
 	c.start()
 	tp.setEnabled(t, "pg", false)
