@@ -37,13 +37,21 @@ func hopKeyOf(service string, sp ptrace.Span) (model.HopKey, bool) {
 	)
 	for key, v := range sp.Attributes().All() {
 		switch key {
-		case "http.route", "meshlens.route":
-			if r := b2i(key == "meshlens.route"); r < routeRank && v.AsString() != "" {
-				route, routeRank = v.AsString(), r
+		case "http.route":
+			if routeRank > 0 && v.AsString() != "" {
+				route, routeRank = v.AsString(), 0
 			}
-		case "http.request.method", "http.method":
-			if r := b2i(key == "http.method"); r < methodRank && v.AsString() != "" {
-				method, methodRank = v.AsString(), r
+		case "meshlens.route":
+			if routeRank > 1 && v.AsString() != "" {
+				route, routeRank = v.AsString(), 1
+			}
+		case "http.request.method":
+			if methodRank > 0 && v.AsString() != "" {
+				method, methodRank = v.AsString(), 0
+			}
+		case "http.method":
+			if methodRank > 1 && v.AsString() != "" {
+				method, methodRank = v.AsString(), 1
 			}
 		case "rpc.grpc.status_code":
 			if !haveGRPCCode {
@@ -80,12 +88,4 @@ func hopKeyOf(service string, sp ptrace.Span) (model.HopKey, bool) {
 		return k, false
 	}
 	return k, k.Validate() == nil
-}
-
-// b2i is 1 for true, 0 for false: the rank of the second of two keys.
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
