@@ -3,6 +3,7 @@ package storeexporter
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -26,6 +27,30 @@ type Config struct {
 	// the store is back.
 	RetryConfig   configretry.BackOffConfig    `mapstructure:"retry_on_failure"`
 	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:",squash"` // timeout: per store write, like the stock exporters
+
+	// WriteThrough writes spans to the store before they are acknowledged,
+	// in groups, while the store keeps up; the sending queue takes them
+	// only when it does not.
+	WriteThrough WriteThroughConfig `mapstructure:"write_through"`
+}
+
+// WriteThroughConfig is the traces exporter's write-through: each arriving
+// request waits until its group of requests is written to the store, and
+// is acknowledged then, so nothing passes through the sending queue while
+// the store is healthy. A group that fails or takes longer than Timeout
+// goes to the sending queue instead (acknowledged once queued), and so
+// does everything after it until the queue has written something again.
+type WriteThroughConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Linger is how long the first request of a group waits for others
+	// before the group is written: the latency added to every
+	// acknowledgement, for fewer and larger writes.
+	Linger time.Duration `mapstructure:"linger"`
+	// MaxSpans writes a group as soon as it holds this many spans.
+	MaxSpans int `mapstructure:"max_spans"`
+	// Timeout bounds one group's write; past it the group goes to the
+	// sending queue.
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // Validate checks the configuration; errors name the field.
@@ -37,6 +62,17 @@ func (c *Config) Validate() error {
 	for i, s := range c.RedactAttributes {
 		if s == "" {
 			errs = append(errs, fmt.Errorf("redact_attributes[%d]: must not be empty", i))
+		}
+	}
+	if w := c.WriteThrough; w.Enabled {
+		if w.Linger < 0 || w.Linger > time.Minute {
+			errs = append(errs, fmt.Errorf("write_through::linger: %v is not between 0 and 1m", w.Linger))
+		}
+		if w.MaxSpans <= 0 {
+			errs = append(errs, fmt.Errorf("write_through::max_spans: %d must be positive", w.MaxSpans))
+		}
+		if w.Timeout <= 0 {
+			errs = append(errs, fmt.Errorf("write_through::timeout: %v must be positive", w.Timeout))
 		}
 	}
 	// sending_queue, retry_on_failure and timeout validate themselves.

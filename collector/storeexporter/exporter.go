@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pipeline"
 	"go.uber.org/zap"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/meshlens/meshlens/collector/internal/hdrlog"
 	"github.com/meshlens/meshlens/collector/internal/health"
 	"github.com/meshlens/meshlens/collector/internal/spans"
@@ -41,6 +43,14 @@ type storeExporter struct {
 	st     store.Store
 	health *health.Metrics
 	queued atomic.Int64 // items queued and not yet written, the last run's backlog included
+	gauge  prometheus.Gauge
+
+	observed observed // services and edges written
+
+	// spill sends arriving spans to the sending queue instead of the
+	// write-through: set when a write-through group fails, cleared when
+	// the queue writes to the store again.
+	spill atomic.Bool
 }
 
 func newStoreExporter(set exporter.Settings, cfg *Config, signal string) *storeExporter {
@@ -56,6 +66,7 @@ func (e *storeExporter) start(_ context.Context, host component.Host) error {
 	if e.st == nil {
 		return errors.New("meshlens_store exporter: the meshlens extension has no open store")
 	}
+	e.gauge = e.health.QueueLength.WithLabelValues(e.signal)
 	// Runs before exporterhelper opens the queue and its consumers take
 	// anything from it, so each item is counted in once and out once.
 	e.addQueued(e.backlog(host))
@@ -133,8 +144,8 @@ func (e *storeExporter) addQueued(n int) {
 		old := e.queued.Load()
 		v := max(old+int64(n), 0)
 		if e.queued.CompareAndSwap(old, v) {
-			if e.health != nil {
-				e.health.QueueLength.WithLabelValues(e.signal).Set(float64(v))
+			if e.gauge != nil {
+				e.gauge.Set(float64(v))
 			}
 			return
 		}
@@ -156,12 +167,20 @@ func (e *storeExporter) timed(ctx context.Context, kind string, fn func(context.
 	return err
 }
 
+// convertedKey carries a request the write-through converted already to
+// spanRequestFrom, when the write-through hands it to the sending queue.
+type convertedKey struct{}
+
 // spanRequestFrom converts arriving spans into a request (before the
 // sending queue).
-func (e *storeExporter) spanRequestFrom(_ context.Context, td ptrace.Traces) (xexporterhelper.Request, error) {
+func (e *storeExporter) spanRequestFrom(ctx context.Context, td ptrace.Traces) (xexporterhelper.Request, error) {
+	if r, ok := ctx.Value(convertedKey{}).(*spanRequest); ok {
+		return r, nil
+	}
 	return newSpanRequest(td, e.redactor), nil
 }
 
+// pushSpans writes one request (or batch) from the sending queue.
 func (e *storeExporter) pushSpans(ctx context.Context, req xexporterhelper.Request) error {
 	r := req.(*spanRequest)
 	if r.invalid > 0 {
@@ -169,6 +188,45 @@ func (e *storeExporter) pushSpans(ctx context.Context, req xexporterhelper.Reque
 		e.addQueued(-r.invalid)
 		r.invalid = 0 // counted once, even if the write below is retried
 	}
+	if err := e.writeSpans(ctx, r); err != nil {
+		return err
+	}
+	e.addQueued(-r.n)
+	r.release() // written: the batch buffer serves the next batch
+	if e.spill.CompareAndSwap(true, false) {
+		e.set.Logger.Info("meshlens_store exporter: the store takes writes again; spans are written through again")
+	}
+	return nil
+}
+
+// writeGroup writes a write-through group as one batch. The requests are
+// left as they are, for the sending queue if the write fails.
+func (e *storeExporter) writeGroup(ctx context.Context, reqs []*spanRequest) error {
+	batch := reqs[0]
+	if len(reqs) > 1 {
+		size := 0
+		for _, r := range reqs {
+			size += len(r.rows)
+		}
+		batch = &spanRequest{}
+		batch.own(size)
+		for _, r := range reqs {
+			batch.add(r)
+		}
+		defer batch.release()
+	}
+	if err := e.writeSpans(ctx, batch); err != nil {
+		return err
+	}
+	if batch.invalid > 0 {
+		e.health.Dropped.WithLabelValues(signalSpans, "invalid_id").Add(float64(batch.invalid))
+	}
+	e.addQueued(-(batch.n + batch.invalid))
+	return nil
+}
+
+// writeSpans writes r's rows and the services and edges they reveal.
+func (e *storeExporter) writeSpans(ctx context.Context, r *spanRequest) error {
 	if r.n > 0 {
 		// PostgreSQL COPYs the rows as they are; SQLite gets them decoded.
 		write := func(ctx context.Context) error {
@@ -178,24 +236,23 @@ func (e *storeExporter) pushSpans(ctx context.Context, req xexporterhelper.Reque
 			return storeErr("spans", err)
 		}
 	}
-	if err := e.observe(ctx, r.services, r.edges); err != nil {
-		return err
-	}
-	e.addQueued(-r.n)
-	r.release() // written: the batch buffer serves the next batch
-	return nil
+	return e.observe(ctx, r.services, r.edges)
 }
 
+// observe writes the services and edges that change what this exporter
+// has written (observed).
 func (e *storeExporter) observe(ctx context.Context, services []store.Service, edges []store.Edge) error {
-	if len(services) > 0 {
+	if services = e.observed.newServices(services); len(services) > 0 {
 		if err := e.timed(ctx, "services", func(ctx context.Context) error { return e.st.ObserveServices(ctx, services) }); err != nil {
 			return storeErr("services", err)
 		}
+		e.observed.wroteServices(services)
 	}
-	if len(edges) > 0 {
+	if edges = e.observed.newEdges(edges); len(edges) > 0 {
 		if err := e.timed(ctx, "edges", func(ctx context.Context) error { return e.st.ObserveEdges(ctx, edges) }); err != nil {
 			return storeErr("edges", err)
 		}
+		e.observed.wroteEdges(edges)
 	}
 	return nil
 }

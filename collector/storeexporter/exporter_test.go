@@ -20,6 +20,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/meshlens/meshlens/collector/internal/hdrlog"
 	"github.com/meshlens/meshlens/collector/internal/testhost"
@@ -62,8 +64,15 @@ func TestConfigFromYAML(t *testing.T) {
 	if err := sub.Unmarshal(bad); err != nil {
 		t.Fatal(err)
 	}
-	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "redact_attributes[0]") {
-		t.Errorf("Validate: %v, want one naming redact_attributes[0]", err)
+	w := cfg.WriteThrough
+	if !w.Enabled || w.Linger != 20*time.Millisecond || w.MaxSpans != 500 || w.Timeout != 2*time.Second {
+		t.Errorf("write_through %+v", w)
+	}
+	err = bad.Validate()
+	for _, field := range []string{"redact_attributes[0]", "write_through::max_spans", "write_through::timeout"} {
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("Validate: %v, want one naming %s", err, field)
+		}
 	}
 }
 
@@ -72,11 +81,19 @@ func TestConfigFromYAML(t *testing.T) {
 // queues and stops the exporters; the store stays readable until the test
 // ends.
 func exporters(t *testing.T) (exporter.Traces, exporter.Logs, *meshlensextension.Extension, func()) {
+	return exportersWith(t, func(*storeexporter.Config) {}, zap.NewNop())
+}
+
+// exportersWith is exporters on the default config changed by edit,
+// logging to logger.
+func exportersWith(t *testing.T, edit func(*storeexporter.Config), logger *zap.Logger) (exporter.Traces, exporter.Logs, *meshlensextension.Extension, func()) {
 	t.Helper()
 	host, ext := testhost.Start(t, testhost.Options{})
 	f := storeexporter.NewFactory()
 	cfg := f.CreateDefaultConfig().(*storeexporter.Config)
+	edit(cfg)
 	set := exporter.Settings{ID: component.NewID(storeexporter.Type), TelemetrySettings: componenttest.NewNopTelemetrySettings()}
+	set.Logger = logger
 	ctx := context.Background()
 	te, err := f.CreateTraces(ctx, set, cfg)
 	if err != nil {
@@ -196,6 +213,57 @@ func TestSpansStoredOnceAndRedacted(t *testing.T) {
 	}
 	if len(edges) != 1 || edges[0].Caller != "checkout" || edges[0].Callee != "ledger" {
 		t.Errorf("edges %+v, want checkout -> ledger", edges)
+	}
+}
+
+// TestWriteThrough: with the store healthy, spans are in the store when
+// ConsumeTraces returns; nothing waits in the queue.
+func TestWriteThrough(t *testing.T) {
+	te, _, ext, _ := exporters(t)
+	ctx := context.Background()
+	if err := te.ConsumeTraces(ctx, testTraces("x")); err != nil {
+		t.Fatal(err)
+	}
+	spans, err := ext.Store().Trace(ctx, pcommon.TraceID{0xab, 1}.String())
+	if err != nil || len(spans) != 3 {
+		t.Fatalf("%d spans stored when acknowledged (%v), want 3", len(spans), err)
+	}
+	if got := testutil.ToFloat64(ext.Health().QueueLength.WithLabelValues("spans")); got != 0 {
+		t.Errorf("queue length %v after the write-through, want 0", got)
+	}
+	if got := testutil.ToFloat64(ext.Health().Dropped.WithLabelValues("spans", "invalid_id")); got != 1 {
+		t.Errorf("dropped{invalid_id} = %v, want 1", got)
+	}
+}
+
+// TestWriteThroughFailsToQueue: a group whose write fails (here: past its
+// timeout) is acknowledged from the sending queue instead, and written
+// from there once; spans left out are counted once.
+func TestWriteThroughFailsToQueue(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	te, _, ext, stop := exportersWith(t, func(c *storeexporter.Config) { c.WriteThrough.Timeout = time.Nanosecond }, zap.New(core))
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if err := te.ConsumeTraces(ctx, testTraces("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop() // drains the queue
+	if logs.FilterMessageSnippet("a write-through to the store failed").Len() == 0 {
+		t.Error("no write-through failed: the test did not reach the sending queue")
+	}
+	if logs.FilterMessageSnippet("spans are written through again").Len() == 0 {
+		t.Error("the queue's writes did not turn the write-through back on")
+	}
+	spans, err := ext.Store().Trace(ctx, pcommon.TraceID{0xab, 1}.String())
+	if err != nil || len(spans) != 3 {
+		t.Fatalf("%d spans stored (%v), want 3", len(spans), err)
+	}
+	if got := testutil.ToFloat64(ext.Health().Dropped.WithLabelValues("spans", "invalid_id")); got != 3 {
+		t.Errorf("dropped{invalid_id} = %v, want 3 (one per request)", got)
+	}
+	if got := testutil.ToFloat64(ext.Health().QueueLength.WithLabelValues("spans")); got != 0 {
+		t.Errorf("queue length %v once written, want 0", got)
 	}
 }
 

@@ -44,6 +44,7 @@ func createDefaultConfig() component.Config {
 		QueueConfig:      configoptional.Some(q),
 		RetryConfig:      retry,
 		TimeoutConfig:    exporterhelper.TimeoutConfig{Timeout: 30 * time.Second},
+		WriteThrough:     WriteThroughConfig{Enabled: true, Linger: 100 * time.Millisecond, MaxSpans: 10_000, Timeout: 2 * time.Second},
 	}
 }
 

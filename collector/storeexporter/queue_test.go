@@ -23,7 +23,7 @@ func TestQueueLengthNeverNegative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &storeExporter{signal: "spans", health: h}
+	e := &storeExporter{signal: "spans", health: h, gauge: h.QueueLength.WithLabelValues("spans")}
 	gauge := func() float64 { return testutil.ToFloat64(h.QueueLength.WithLabelValues("spans")) }
 	e.addQueued(-500) // the replayed backlog written
 	if g := gauge(); g != 0 {

@@ -65,13 +65,7 @@ func (r *spanRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhel
 			need = min(need/(r.n+o.n)*maxSize, maxPooledBatch) // a full batch
 		}
 		r.own(need)
-		r.rows = append(r.rows, o.rows...)
-		*r.buf = r.rows
-		r.n += o.n
-		r.invalid += o.invalid
-		r.sum.Merge(o.sum)
-		r.services = mergeServices(r.services, o.services)
-		r.edges = mergeEdges(r.edges, o.edges)
+		r.add(o)
 		o.release()
 	}
 	size := func() int {
@@ -107,6 +101,17 @@ func (r *spanRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhel
 		r.buf = nil // shared now: left to the garbage collector
 	}
 	return append(out, r), nil
+}
+
+// add appends o to r, which must own its buffer (own); o is left as it is.
+func (r *spanRequest) add(o *spanRequest) {
+	r.rows = append(r.rows, o.rows...)
+	*r.buf = r.rows
+	r.n += o.n
+	r.invalid += o.invalid
+	r.sum.Merge(o.sum)
+	r.services = mergeServices(r.services, o.services)
+	r.edges = mergeEdges(r.edges, o.edges)
 }
 
 // batchBufs are the buffers of merged requests, reused from batch to

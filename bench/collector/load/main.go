@@ -83,7 +83,10 @@ func main() {
 	var sent, failed atomic.Int64
 	jobs := make(chan ptraceotlp.ExportRequest, 16)
 	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
+	// At most 32 requests in flight: enough to send 100 requests a second
+	// to a collector that answers once a request is stored (meshlens'
+	// write-through answers in about 100-200 ms).
+	for w := 0; w < 32; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

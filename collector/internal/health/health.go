@@ -42,7 +42,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"signal", "reason"}),
 		QueueLength: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "meshlens_collector_queue_length",
-			Help: "Items waiting in the store exporter's sending queue (taken since this process started and not yet written).",
+			Help: "Items the store exporter has taken and not yet written: in a write-through group or in its sending queue (the last run's backlog included).",
 		}, []string{"signal"}),
 		StoreWriteSecond: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "meshlens_collector_store_write_duration_seconds",
