@@ -19,6 +19,7 @@ PARTS = [
     ("store: queue read", "]).Read"),
     ("store: batching, done", "exporterhelper/internal/queuebatch"),
     ("store: PostgreSQL (pgx)", "jackc/pgx"),
+    ("store: write-through (grouping, handing over)", "storeexporter.(*groupWriter)"),
     ("analytics exporter", "analyticsexporter"),
     ("stock: batch processor", "batchprocessor"),
     ("pipeline: processors, fan-out, counters", "ConsumeTraces"),

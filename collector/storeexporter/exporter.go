@@ -222,6 +222,9 @@ func (e *storeExporter) writeGroup(ctx context.Context, reqs []*spanRequest) err
 		e.health.Dropped.WithLabelValues(signalSpans, "invalid_id").Add(float64(batch.invalid))
 	}
 	e.addQueued(-(batch.n + batch.invalid))
+	for _, r := range reqs {
+		r.recycle() // written: their senders are answered and let go of them
+	}
 	return nil
 }
 

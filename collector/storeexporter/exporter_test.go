@@ -3,6 +3,7 @@ package storeexporter_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -221,18 +222,37 @@ func TestSpansStoredOnceAndRedacted(t *testing.T) {
 func TestWriteThrough(t *testing.T) {
 	te, _, ext, _ := exporters(t)
 	ctx := context.Background()
-	if err := te.ConsumeTraces(ctx, testTraces("x")); err != nil {
-		t.Fatal(err)
+	// One request after the other: the second is converted into the
+	// buffer the first was written from.
+	for i := byte(1); i <= 2; i++ {
+		td := testTraces("x")
+		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		for j := 0; j < 3; j++ {
+			spans.At(j).SetTraceID(pcommon.TraceID{0xab, i})
+			spans.At(j).SetName(fmt.Sprintf("op-%d", i))
+		}
+		if err := te.ConsumeTraces(ctx, td); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := ext.Store().Trace(ctx, pcommon.TraceID{0xab, i}.String())
+		if err != nil || len(stored) != 3 {
+			t.Fatalf("request %d: %d spans stored when acknowledged (%v), want 3", i, len(stored), err)
+		}
+		for _, s := range stored {
+			if s.Name != fmt.Sprintf("op-%d", i) {
+				t.Errorf("request %d: span %s named %q", i, s.SpanID, s.Name)
+			}
+		}
 	}
-	spans, err := ext.Store().Trace(ctx, pcommon.TraceID{0xab, 1}.String())
-	if err != nil || len(spans) != 3 {
-		t.Fatalf("%d spans stored when acknowledged (%v), want 3", len(spans), err)
+	first, err := ext.Store().Trace(ctx, pcommon.TraceID{0xab, 1}.String())
+	if err != nil || len(first) != 3 || first[0].Name != "op-1" {
+		t.Errorf("the first request's spans after the second: %+v, %v", first, err)
 	}
 	if got := testutil.ToFloat64(ext.Health().QueueLength.WithLabelValues("spans")); got != 0 {
 		t.Errorf("queue length %v after the write-through, want 0", got)
 	}
-	if got := testutil.ToFloat64(ext.Health().Dropped.WithLabelValues("spans", "invalid_id")); got != 1 {
-		t.Errorf("dropped{invalid_id} = %v, want 1", got)
+	if got := testutil.ToFloat64(ext.Health().Dropped.WithLabelValues("spans", "invalid_id")); got != 2 {
+		t.Errorf("dropped{invalid_id} = %v, want 2", got)
 	}
 }
 
