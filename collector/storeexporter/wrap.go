@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"go.opentelemetry.io/collector/component"
-
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -54,8 +53,8 @@ func (t *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	return err
 }
 
-// consume writes td through, or queues it while the store does not keep
-// up, or when the write through fails.
+// consume writes td through to the store; or queues it, when the
+// write-through is off or stopping, or while the store does not keep up.
 func (t *tracesExporter) consume(ctx context.Context, td ptrace.Traces) error {
 	if t.writer == nil || t.e.spill.Load() || !t.inflight.enter() {
 		return t.Traces.ConsumeTraces(ctx, td)
@@ -67,6 +66,7 @@ func (t *tracesExporter) consume(ctx context.Context, td ptrace.Traces) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, errWriterStopped):
+		// Shutting down: the queue takes it.
 	case errors.Is(err, errNotTaken):
 		return err // the sender has given up: its retry comes back
 	case t.e.spill.CompareAndSwap(false, true):
