@@ -158,6 +158,8 @@ done
 stored=$(psql -tA "$DBURL" -c "SELECT count(*) FROM spans WHERE service = 'bench-meshlens'")
 expect=$((RATE * SECS * ROUNDS))
 median=$(printf "%s\n" "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}')
-grep -h '^load:' "$work"/load-*.log | sed 's/^/  /'
+for n in $names; do
+	grep '^load:' "$work/load-$n.log" | sed "s/^load:/  load ($n):/"
+done
 echo "meshlens stored $stored spans of $expect sent"
 echo "median ratio ${median}× (target ≤ 1.2×)"

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -81,6 +82,9 @@ func main() {
 	requests := int(duration.Seconds() * float64(*rate) / float64(*batch))
 	interval := time.Duration(float64(time.Second) * float64(*batch) / float64(*rate))
 	var sent, failed atomic.Int64
+	// How long each acknowledged request took to be answered, in µs.
+	var latMu sync.Mutex
+	latency := hdrhistogram.New(1, time.Minute.Microseconds(), 3)
 	jobs := make(chan ptraceotlp.ExportRequest, 16)
 	var wg sync.WaitGroup
 	// At most 32 requests in flight: enough to send 100 requests a second
@@ -92,13 +96,18 @@ func main() {
 			defer wg.Done()
 			for req := range jobs {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				start := time.Now()
 				_, err := client.Export(ctx, req)
+				took := time.Since(start)
 				cancel()
 				if err != nil {
 					failed.Add(int64(*batch))
 					continue
 				}
 				sent.Add(int64(*batch))
+				latMu.Lock()
+				_ = latency.RecordValue(took.Microseconds()) // beyond a minute: left out
+				latMu.Unlock()
 			}
 		}()
 	}
@@ -112,7 +121,10 @@ func main() {
 	close(jobs)
 	wg.Wait()
 	el := time.Since(start)
-	fmt.Printf("load: %d spans acknowledged, %d refused, in %v (%.0f spans/s)\n", sent.Load(), failed.Load(), el.Round(time.Millisecond), float64(sent.Load())/el.Seconds())
+	ms := func(q float64) float64 { return float64(latency.ValueAtQuantile(q)) / 1000 }
+	fmt.Printf("load: %d spans acknowledged, %d refused, in %v (%.0f spans/s); answered in p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+		sent.Load(), failed.Load(), el.Round(time.Millisecond), float64(sent.Load())/el.Seconds(),
+		ms(50), ms(99), float64(latency.Max())/1000)
 	if failed.Load() > 0 {
 		os.Exit(1)
 	}
