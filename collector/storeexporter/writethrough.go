@@ -18,9 +18,10 @@ type groupWriter struct {
 	cfg   WriteThroughConfig
 	write func(context.Context, []*spanRequest) error
 
-	in      chan *pendingWrite
-	stop    chan struct{} // closed by shutdown
-	stopped chan struct{} // closed when run has returned
+	in       chan *pendingWrite
+	stop     chan struct{} // closed by shutdown
+	stopOnce sync.Once
+	stopped  chan struct{} // closed when run has returned
 }
 
 // pendingWrite is one request waiting for its group.
@@ -62,7 +63,7 @@ func (w *groupWriter) submit(ctx context.Context, req *spanRequest) error {
 
 // shutdown writes what has been taken and stops taking more.
 func (w *groupWriter) shutdown() {
-	close(w.stop)
+	w.stopOnce.Do(func() { close(w.stop) })
 	<-w.stopped
 }
 

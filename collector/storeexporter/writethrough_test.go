@@ -118,6 +118,7 @@ func TestGroupWriterShutdown(t *testing.T) {
 	if err := w.submit(context.Background(), &spanRequest{n: 1}); !errors.Is(err, errWriterStopped) {
 		t.Errorf("after shutdown: %v, want errWriterStopped", err)
 	}
+	w.shutdown() // a second shutdown is harmless
 }
 
 // A sender that gives up before its request is taken gets errNotTaken.
