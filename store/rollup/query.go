@@ -3,6 +3,9 @@ package rollup
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshlens/meshlens/model"
@@ -216,12 +219,13 @@ func (r *reader) pieces(ctx context.Context, period time.Duration, from, to time
 		if err != nil {
 			return fmt.Errorf("read compactions of %s: %w", r.service, err)
 		}
-		for _, c := range full {
+		decoded, errs := r.decode(full, done)
+		for i, c := range full {
 			k := pieceKey{c.Start, c.Direction}
 			if !r.wantsDir(c.Direction) || done[k] {
 				continue
 			}
-			p, err := pieceOf(c, r.want)
+			p, err := decoded[i], errs[i]
 			if err != nil {
 				return fmt.Errorf("compaction %s %s/%s %v: %w", c.Start.Format(time.RFC3339), r.service, c.Direction, period, err)
 			}
@@ -261,6 +265,27 @@ func (r *reader) pieces(ctx context.Context, period time.Duration, from, to time
 		}
 		add(t, d, p)
 	})
+}
+
+// decode decodes the compactions of cs that pieces uses (those of a wanted
+// direction not done already), on every core: decoding is most of what a
+// query with an empty cache (the first after a restart) costs.
+func (r *reader) decode(cs []store.Compaction, done map[pieceKey]bool) ([]*piece, []error) {
+	ps, errs := make([]*piece, len(cs)), make([]error, len(cs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(cs)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(cs); i = int(next.Add(1) - 1) {
+				c := cs[i]
+				if r.wantsDir(c.Direction) && !done[pieceKey{c.Start, c.Direction}] {
+					ps[i], errs[i] = pieceOf(c, r.want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return ps, errs
 }
 
 // open feeds add the merges of the open minutes in [from, to) in r's
