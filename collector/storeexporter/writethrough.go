@@ -11,9 +11,9 @@ import (
 // groupWriter is the write-through (Config.WriteThrough): requests that
 // arrive within Linger of each other are written to the store as one
 // group, by one goroutine, and each request's sender waits for its group's
-// write. The store's durability is then the acknowledgement's: nothing a
-// sender was told is stored sits only on the collector's disk, and nothing
-// is written to that disk and read back while the store keeps up.
+// write. A sender is answered once its spans are in the store: nothing
+// acknowledged waits on the collector's disk, and nothing is written to
+// that disk and read back while the store keeps up.
 type groupWriter struct {
 	cfg   WriteThroughConfig
 	write func(context.Context, []*spanRequest) error
@@ -82,14 +82,22 @@ func (w *groupWriter) run() {
 		timer := time.NewTimer(time.Until(group[0].at.Add(w.cfg.Linger)))
 	collect:
 		for spans < w.cfg.MaxSpans {
+			var p *pendingWrite
 			select {
-			case p := <-w.in:
-				group, spans = append(group, p), spans+p.req.n
-			case <-timer.C:
-				break collect
-			case <-w.stop:
-				break collect
+			case p = <-w.in:
+				// A sender waiting already joins even past the linger:
+				// after a slow write the senders that queued up meanwhile
+				// go in one group, not one by one.
+			default:
+				select {
+				case p = <-w.in:
+				case <-timer.C:
+					break collect
+				case <-w.stop:
+					break collect
+				}
 			}
+			group, spans = append(group, p), spans+p.req.n
 		}
 		timer.Stop()
 		w.flush(group)

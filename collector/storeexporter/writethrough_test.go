@@ -101,6 +101,41 @@ func TestGroupWriterMaxSpans(t *testing.T) {
 	}
 }
 
+// The senders that queue up while a write is slow go in one group after
+// it, though their linger has passed.
+func TestGroupWriterBacklog(t *testing.T) {
+	rec := &recorder{}
+	release := make(chan struct{})
+	first := true
+	w := newGroupWriter(WriteThroughConfig{Enabled: true, Linger: 10 * time.Millisecond, MaxSpans: 1000, Timeout: time.Minute},
+		func(ctx context.Context, reqs []*spanRequest) error {
+			if first {
+				first = false
+				<-release // a slow write
+			}
+			return rec.write(ctx, reqs)
+		})
+	defer w.shutdown()
+	firstDone := make(chan error)
+	go func() { firstDone <- w.submit(context.Background(), &spanRequest{n: 1}) }()
+	time.Sleep(100 * time.Millisecond) // the first group is being written
+	done := make(chan []error)
+	go func() { done <- submitAll(w, requests(8, 1)) }()
+	time.Sleep(200 * time.Millisecond) // the 8 wait for the writer, their linger past
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range <-done {
+		if err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	if got := rec.sizes(); len(got) != 2 || got[0] != 1 || got[1] != 8 {
+		t.Errorf("groups of %v spans, want 1 then 8", got)
+	}
+}
+
 // shutdown writes the group it holds; after it, submit says so at once.
 func TestGroupWriterShutdown(t *testing.T) {
 	rec := &recorder{}
